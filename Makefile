@@ -1,0 +1,31 @@
+# The two commands of the README: `make demo` (the main job) and `make test` (the test suite).
+# Each creates the virtual environment and fetches MNIST when they are missing.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+DEMO_ARGS ?= --epochs 50 --out runs/mnist_aevb
+
+.PHONY: install data demo test bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+data: install
+	$(PY) -m data
+
+demo: data
+	$(PY) examples/mnist_aevb.py $(DEMO_ARGS)
+
+test: data
+	$(PY) -m pytest -q
+
+bench: install
+	$(PY) benchmarks/throughput.py
+
+clean:
+	rm -rf $(VENV) runs build *.egg-info

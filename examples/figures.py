@@ -1,0 +1,59 @@
+"""Figures shared by the example programs: samples, reconstructions, ELBO curves, the 2-D manifold."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import torch  # noqa: E402
+from torchvision.utils import save_image  # noqa: E402
+
+
+def _images(flat: torch.Tensor, image_shape) -> torch.Tensor:
+    return flat.detach().float().cpu().clamp(0, 1).reshape(-1, 1, *image_shape)
+
+
+@torch.no_grad()
+def save_samples(model, path, image_shape, num: int = 64, seed: int = 0) -> None:
+    """Decoder means E[x|z] for ``num`` prior draws z ~ N(0, I), as an 8-wide grid."""
+    device = next(model.parameters()).device
+    z = torch.randn(num, model.latent_dim, generator=torch.Generator().manual_seed(seed)).to(device)
+    save_image(_images(model.decode_mean(z), image_shape), path, nrow=8, padding=1)
+
+
+@torch.no_grad()
+def save_reconstructions(model, guide, x, path, image_shape, num: int = 32) -> None:
+    """Rows of data (odd rows) above the decoder means at the encoder's posterior mean (even rows)."""
+    x = x[:num]
+    recon = model.decode_mean(guide.posterior(x).mean)
+    rows = torch.stack([x.reshape(-1, 8, x.shape[-1]), recon.reshape(-1, 8, x.shape[-1])], 1).reshape(-1, x.shape[-1])
+    save_image(_images(rows, image_shape), path, nrow=8, padding=1)
+
+
+@torch.no_grad()
+def save_manifold(model, path, image_shape, steps: int = 20) -> None:
+    """Paper Figure 4: a grid in the unit square mapped through the inverse Gaussian CDF to z (Nz = 2)."""
+    if model.latent_dim != 2:
+        raise ValueError("the manifold figure needs a 2-dimensional latent space")
+    device = next(model.parameters()).device
+    grid = torch.linspace(0.5 / steps, 1 - 0.5 / steps, steps)
+    normal = torch.distributions.Normal(0.0, 1.0)
+    zy, zx = torch.meshgrid(normal.icdf(grid).flip(0), normal.icdf(grid), indexing="ij")
+    z = torch.stack([zx.reshape(-1), zy.reshape(-1)], -1).to(device)
+    save_image(_images(model.decode_mean(z), image_shape), path, nrow=steps, padding=0)
+
+
+def save_elbo_curves(history, path, title: str = "") -> None:
+    """Train and test ELBO (nats per datapoint, larger is better) against epochs."""
+    epochs = [h["epoch"] for h in history]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(epochs, [h["train_elbo"] for h in history], "-o", ms=3, label="train (running estimate)")
+    if all("test_elbo" in h for h in history):
+        ax.plot(epochs, [h["test_elbo"] for h in history], "--o", ms=3, label="test")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("ELBO per datapoint (nats, higher is better)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

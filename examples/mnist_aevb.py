@@ -1,0 +1,96 @@
+#!/usr/bin/env python
+"""Auto-Encoding Variational Bayes on MNIST (Kingma & Welling 2013, §3 and §5), in Pyro.
+
+    python examples/mnist_aevb.py --epochs 5 --out runs/mnist
+
+trains the paper's VAE (784-500-Nz, tanh, Bernoulli decoder) with SVI, then writes into
+--out: metrics.json, checkpoint.pt, samples.png, reconstructions.png, elbo.png and, for
+--latent-dim 2, manifold.png (the paper's Figure 4). All numbers are nats per datapoint.
+"""
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
+
+import figures  # noqa: E402  (examples/figures.py)
+
+from data import DataError  # noqa: E402
+from inference import CheckpointError, TrainingDiverged  # noqa: E402
+from inference import experiment as exp  # noqa: E402
+
+# ----------------------------------------------------------------------------- configuration
+parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+d = exp.DEFAULTS
+parser.add_argument("--epochs", type=int, default=d["epochs"], help="total epochs (also with --resume)")
+parser.add_argument("--latent-dim", type=int, default=d["latent_dim"], help="Nz")
+parser.add_argument("--hidden-dim", type=int, default=d["hidden_dim"], help="tanh units in encoder and decoder")
+parser.add_argument("--batch-size", type=int, default=d["batch_size"], help="minibatch size M")
+parser.add_argument("--estimator", choices=["A", "B"], default=d["estimator"], help="SGVB estimator: A generic, B analytic KL")
+parser.add_argument("--num-particles", type=int, default=d["num_particles"], help="L, samples of eps per datapoint")
+parser.add_argument("--jit", action="store_true", help="compile the loss with Pyro's JIT (same estimator, less Python overhead)")
+parser.add_argument("--optimizer", choices=["adam", "adagrad"], default=d["optimizer"])
+parser.add_argument("--lr", type=float, default=None, help="step size (default: 1e-3 for adam, 0.02 for adagrad)")
+parser.add_argument("--map-prior", action="store_true", help="add the paper's N(0, I) prior on the decoder weights (weight decay)")
+parser.add_argument("--init", choices=["default", "paper"], default=d["init"], help="'paper': every parameter ~ N(0, 0.01^2)")
+parser.add_argument("--binarize", choices=["dynamic", "static", "none"], default=d["binarize"])
+parser.add_argument("--train-size", type=int, default=None, help="use the first N training images")
+parser.add_argument("--test-size", type=int, default=None, help="use the first N test images")
+parser.add_argument("--elbo-samples", type=int, default=d["elbo_samples"], help="z draws per point for the test ELBO")
+parser.add_argument("--eval-samples", type=int, default=d["eval_samples"], help="K, importance samples for the test log-likelihood")
+parser.add_argument("--eval-points", type=int, default=None, help="test points for the log-likelihood (default: all)")
+parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
+parser.add_argument("--seed", type=int, default=d["seed"])
+parser.add_argument("--data-dir", default=None, help="folder with the MNIST IDX files (default: $AEVB_DATA_DIR or .data/)")
+parser.add_argument("--out", default="runs/mnist_aevb", help="output folder")
+parser.add_argument("--resume", action="store_true", help="continue the run checkpointed in --out")
+parser.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
+args = parser.parse_args()
+
+
+def main():
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    say = (lambda *a: None) if args.quiet else print
+    config = {k: getattr(args, k) for k in exp.DEFAULTS if hasattr(args, k)}
+    config["lr"] = args.lr if args.lr is not None else {"adam": 1e-3, "adagrad": 0.02}[args.optimizer]
+    if args.resume:
+        config = exp.resume_config(out / "checkpoint.pt", config)
+    run = exp.build(config, data_dir=args.data_dir, device=args.device, log=say)
+    say(f"{len(run.train)} training and {len(run.test)} test images on {run.train.x.device}; "
+        f"{config['latent_dim']}-d latent, {config['hidden_dim']} hidden, estimator {config['estimator']}, {config['optimizer']} lr {config['lr']}")
+    metrics = {"config": run.config, "epochs": []}
+
+    def on_epoch_end(state):
+        last = state.history[-1]
+        say(f"epoch {last['epoch']:3d}  train ELBO {last['train_elbo']:8.2f}  test ELBO {last['test_elbo']:8.2f}  "
+            f"{last['seconds']:5.1f} s  {last['examples_per_second']:7.0f} examples/s")
+        metrics["epochs"] = state.history
+        exp.write_json(out / "metrics.json", metrics)
+
+    exp.train(run, out, resume=args.resume, progress=not args.quiet, on_epoch_end=on_epoch_end)
+
+    start = time.perf_counter()
+    metrics["test_log_likelihood"] = ll = run.log_likelihood()
+    ll["seconds"] = time.perf_counter() - start
+    exp.write_json(out / "metrics.json", metrics)
+    figures.save_samples(run.model, out / "samples.png", run.train.image_shape)
+    figures.save_reconstructions(run.model, run.guide, run.test.x, out / "reconstructions.png", run.train.image_shape)
+    figures.save_elbo_curves(metrics["epochs"], out / "elbo.png", f"AEVB on MNIST, Nz = {config['latent_dim']}")
+    if config["latent_dim"] == 2:
+        figures.save_manifold(run.model, out / "manifold.png", run.train.image_shape)
+    final = metrics["epochs"][-1] if metrics["epochs"] else {}
+    print(f"test ELBO {final.get('test_elbo', float('nan')):.2f} nats/datapoint after {final.get('epoch', 0)} epochs; "
+          f"test log-likelihood (IS, K={ll['num_samples']}, {ll['num_points']} points) {ll['value']:.2f} nats/datapoint")
+    print(f"wrote {out}/metrics.json, checkpoint.pt and figures")
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except (DataError, CheckpointError, TrainingDiverged, ValueError) as e:
+        sys.exit(f"error: {e}")
+    except KeyboardInterrupt:
+        sys.exit("interrupted; the last finished epoch is in the checkpoint: rerun with --resume")

@@ -1,0 +1,15 @@
+"""Fitting, evaluation and checkpointing; ``ALGORITHMS`` maps ``--inference NAME`` to a factory."""
+
+from .aevb import AEVB
+from .checkpoint import Checkpointer, CheckpointError, TrainState, load_checkpoint, save_checkpoint
+from .evaluate import elbo_per_point, evaluate_elbo, evaluate_log_likelihood, log_likelihood_per_point
+from .optim import make_optimizer
+from .train import TrainingDiverged, fit
+
+from .experiment import ALGORITHMS
+
+__all__ = [
+    "ALGORITHMS", "AEVB", "Checkpointer", "CheckpointError", "TrainState", "TrainingDiverged",
+    "elbo_per_point", "evaluate_elbo", "evaluate_log_likelihood", "fit", "load_checkpoint",
+    "log_likelihood_per_point", "make_optimizer", "save_checkpoint",
+]

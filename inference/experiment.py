@@ -1,0 +1,140 @@
+"""One run, assembled from a configuration: data, model, guide, algorithm, optimiser, training,
+evaluation and checkpoints. Command-line programs build their runs with it, so a flag means
+the same thing in every program."""
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyro
+import torch
+
+import data
+from guides import GUIDES
+from models import MODELS
+
+from .aevb import AEVB
+from .checkpoint import Checkpointer, CheckpointError, TrainState, load_checkpoint
+from .evaluate import evaluate_elbo, evaluate_log_likelihood
+from .optim import make_optimizer
+from .train import fit
+
+ALGORITHMS = {"aevb": AEVB}
+
+DEFAULTS = {
+    "dataset": "mnist", "model": "bernoulli", "guide": "diag", "inference": "aevb",
+    "epochs": 10, "latent_dim": 20, "hidden_dim": 500, "batch_size": 100,
+    "estimator": "B", "num_particles": 1, "jit": False, "optimizer": "adam", "lr": 1e-3, "map_prior": False,
+    "init": "default", "binarize": "dynamic", "seed": 0, "train_size": None, "test_size": None,
+    "elbo_samples": 10, "eval_samples": 1000, "eval_points": None,
+}
+#: Keys that may differ when a run is resumed; every other key must match the checkpoint.
+RESUMABLE = {"epochs", "eval_samples", "eval_points", "jit"}
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda was asked for but torch sees no CUDA device")
+    if name not in ("cpu", "cuda"):
+        raise ValueError(f"device must be auto, cpu or cuda, got {name!r}")
+    return torch.device(name)
+
+
+@dataclass
+class Experiment:
+    config: dict
+    train: data.Split
+    test: data.Split
+    model: torch.nn.Module
+    guide: torch.nn.Module
+    algorithm: object
+    optimizer: torch.optim.Optimizer
+
+    def evaluate(self) -> dict:
+        """Test ELBO per datapoint, from the shared evaluation module with its fixed seed."""
+        return {"test_elbo": evaluate_elbo(self.model, self.guide, self.test.x, num_samples=self.config["elbo_samples"])}
+
+    def log_likelihood(self) -> dict:
+        """Importance-sampled test log-likelihood on the first ``eval_points`` test points."""
+        x = self.test.x if self.config["eval_points"] is None else self.test.x[: self.config["eval_points"]]
+        value = evaluate_log_likelihood(self.model, self.guide, x, num_samples=self.config["eval_samples"])
+        return {"value": value, "num_samples": self.config["eval_samples"], "num_points": len(x)}
+
+
+def build(config: dict, *, data_dir=None, device="auto", log=print) -> Experiment:
+    """Build every piece of a run from ``config`` (missing keys take :data:`DEFAULTS`)."""
+    config = {**DEFAULTS, **config}
+    unknown = set(config) - set(DEFAULTS)
+    if unknown:
+        raise ValueError(f"unknown configuration keys: {sorted(unknown)}")
+    for key, table in (("model", MODELS), ("guide", GUIDES), ("inference", ALGORITHMS)):
+        if config[key] not in table:
+            raise ValueError(f"{key} must be one of {sorted(table)}, got {config[key]!r}")
+    if config["dataset"] != "mnist":
+        raise ValueError(f"dataset must be 'mnist', got {config['dataset']!r}")
+    for key in ("epochs", "latent_dim", "hidden_dim", "batch_size", "num_particles", "elbo_samples", "eval_samples"):
+        if not isinstance(config[key], int) or config[key] < 1:
+            raise ValueError(f"{key} must be a positive integer, got {config[key]!r}")
+    device = resolve_device(device)
+    pyro.clear_param_store()
+    pyro.set_rng_seed(config["seed"])
+    train, test = data.load_mnist(
+        data_dir, binarize_mode=config["binarize"], seed=config["seed"], device=device,
+        train_size=config["train_size"], test_size=config["test_size"], log=log,
+    )
+    if config["eval_points"] is not None and not 1 <= config["eval_points"] <= len(test):
+        raise ValueError(f"eval_points must be between 1 and {len(test)}, got {config['eval_points']}")
+    dims = {"data_dim": train.x.shape[1], "latent_dim": config["latent_dim"], "hidden_dim": config["hidden_dim"], "init": config["init"]}
+    model = MODELS[config["model"]](**dims).to(device)
+    guide = GUIDES[config["guide"]](**dims).to(device)
+    algorithm = ALGORITHMS[config["inference"]](
+        model, guide, estimator=config["estimator"], num_particles=config["num_particles"], jit=config["jit"]
+    )
+    optimizer = make_optimizer(config["optimizer"], algorithm.parameters(), config["lr"])
+    return Experiment(config, train, test, model, guide, algorithm, optimizer)
+
+
+def resume_config(checkpoint_path, overrides: dict) -> dict:
+    """The stored configuration of a checkpointed run, with the keys of :data:`RESUMABLE` overridden.
+
+    Raises :class:`CheckpointError` when ``overrides`` asks for a different value of a key that
+    defines the run (e.g. another latent size): that would not continue the same run.
+    """
+    stored = load_checkpoint(checkpoint_path)["config"]
+    clashes = {k: (stored.get(k), v) for k, v in overrides.items() if k not in RESUMABLE and k in stored and stored[k] != v}
+    if clashes:
+        listed = ", ".join(f"{k}: checkpoint {a!r}, asked {b!r}" for k, (a, b) in sorted(clashes.items()))
+        raise CheckpointError(f"cannot resume {checkpoint_path} with a different configuration ({listed})")
+    return {**stored, **{k: v for k, v in overrides.items() if k in RESUMABLE}}
+
+
+def write_json(path, obj) -> None:
+    """Write JSON atomically, so a crash never leaves a half-written metrics file."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    with os.fdopen(fd, "w") as f:
+        json.dump(obj, f, indent=2)
+    os.replace(tmp, path)
+
+
+def train(experiment: Experiment, out_dir, *, resume: bool = False, progress: bool = True, on_epoch_end=None) -> TrainState:
+    """Train with checkpoints in ``out_dir/checkpoint.pt`` (continuing it when ``resume``);
+    ``on_epoch_end(state)`` runs after every epoch."""
+    cfg = experiment.config
+    checkpointer = Checkpointer(
+        Path(out_dir) / "checkpoint.pt",
+        {"model": experiment.model, "guide": experiment.guide},
+        experiment.optimizer,
+        cfg,
+    )
+    state = checkpointer.restore() if resume else TrainState()
+    prior = experiment.model.parameters() if cfg["map_prior"] else None
+    return fit(
+        experiment.algorithm, experiment.optimizer, experiment.train, epochs=cfg["epochs"],
+        batch_size=cfg["batch_size"], seed=cfg["seed"], prior_params=prior, state=state,
+        evaluate=experiment.evaluate, checkpointer=checkpointer, progress=progress, on_epoch_end=on_epoch_end,
+    )

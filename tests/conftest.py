@@ -1,0 +1,45 @@
+import sys
+from pathlib import Path
+
+import pyro
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "examples"))
+
+
+@pytest.fixture(autouse=True)
+def fresh_pyro():
+    """Every test starts with an empty param store, a fixed seed and validation on."""
+    pyro.clear_param_store()
+    pyro.set_rng_seed(0)
+    pyro.enable_validation(True)
+    yield
+    pyro.clear_param_store()
+
+
+def mnist_dir():
+    """The MNIST folder the test command prepared (`make test` fetches it first); tests never download."""
+    from data import default_data_dir
+    from data.mnist import SHA256, _find
+
+    d = default_data_dir()
+    return d if all(_find(d, n) is not None for n in SHA256) else None
+
+
+requires_mnist = pytest.mark.skipif(mnist_dir() is None, reason="MNIST not in the data folder: run `make data` (tests never download)")
+
+
+def tiny_model_and_guide(data_dim=6, latent_dim=2, hidden_dim=8, seed=0):
+    from guides import DiagonalGaussianGuide
+    from models import BernoulliVAE
+
+    torch.manual_seed(seed)
+    return BernoulliVAE(data_dim, latent_dim, hidden_dim), DiagonalGaussianGuide(data_dim, latent_dim, hidden_dim)
+
+
+def binary_data(n, d, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.bernoulli(torch.full((n, d), 0.3), generator=g)

@@ -1,0 +1,71 @@
+import json
+import math
+import subprocess
+import sys
+
+import pytest
+from PIL import Image
+
+from conftest import ROOT, mnist_dir, requires_mnist
+
+SCRIPT = ROOT / "examples" / "mnist_aevb.py"
+SMALL = ["--train-size", "600", "--test-size", "200", "--eval-samples", "50", "--elbo-samples", "2", "--batch-size", "50", "--quiet", "--device", "cpu"]
+
+
+def run(*args, check=True):
+    result = subprocess.run([sys.executable, str(SCRIPT), *map(str, args)], capture_output=True, text=True, timeout=600)
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+@requires_mnist
+def test_cli_writes_every_output_and_resumes_exactly(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    run("--epochs", "3", "--latent-dim", "2", "--out", a, "--data-dir", mnist_dir(), *SMALL)
+    metrics = json.loads((a / "metrics.json").read_text())
+    assert metrics["config"]["latent_dim"] == 2 and metrics["config"]["train_size"] == 600
+    assert [e["epoch"] for e in metrics["epochs"]] == [1, 2, 3]
+    for e in metrics["epochs"]:
+        assert -800 < e["test_elbo"] < 0 and -800 < e["train_elbo"] < 0 and e["examples_per_second"] > 0
+    ll = metrics["test_log_likelihood"]
+    assert ll["num_samples"] == 50 and ll["num_points"] == 200 and math.isfinite(ll["value"])
+    assert ll["value"] > metrics["epochs"][-1]["test_elbo"]  # IS tightens the bound (a margin of nats at Nz=2)
+    with Image.open(a / "samples.png") as im:
+        assert im.size == (8 * 29 + 1, 8 * 29 + 1)  # 64 images of 28x28 with 1-pixel padding
+    with Image.open(a / "manifold.png") as im:
+        assert im.size == (20 * 28, 20 * 28)
+    for name in ("reconstructions.png", "elbo.png", "checkpoint.pt"):
+        assert (a / name).stat().st_size > 0
+
+    # Two epochs, then --resume to three: the same numbers as the uninterrupted run.
+    run("--epochs", "2", "--latent-dim", "2", "--out", b, "--data-dir", mnist_dir(), *SMALL)
+    out = run("--epochs", "3", "--latent-dim", "2", "--out", b, "--data-dir", mnist_dir(), "--resume", *SMALL)
+    resumed = json.loads((b / "metrics.json").read_text())
+    for x, y in zip(metrics["epochs"], resumed["epochs"], strict=True):
+        assert (x["train_elbo"], x["test_elbo"]) == (y["train_elbo"], y["test_elbo"])
+    assert resumed["test_log_likelihood"]["value"] == ll["value"]
+    assert "test ELBO" in out.stdout
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--latent-dim", "0"], "latent_dim must be a positive integer"),
+        (["--resume"], "checkpoint not found"),
+        (["--train-size", "70000"], "train size must be between 1 and 60000"),
+        (["--device", "tpu"], "device must be auto, cpu or cuda"),
+    ],
+)
+@requires_mnist
+def test_cli_bad_input_exits_with_one_line(tmp_path, args, message):
+    result = run("--out", tmp_path / "o", "--data-dir", mnist_dir(), "--epochs", "1", "--quiet", *args, check=False)
+    assert result.returncode != 0
+    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+@requires_mnist
+def test_cli_refuses_to_resume_with_another_architecture(tmp_path):
+    run("--epochs", "1", "--out", tmp_path, "--data-dir", mnist_dir(), *SMALL)
+    result = run("--epochs", "2", "--latent-dim", "7", "--resume", "--out", tmp_path, "--data-dir", mnist_dir(), *SMALL, check=False)
+    assert result.returncode != 0 and "latent_dim: checkpoint 20, asked 7" in result.stderr

@@ -1,0 +1,73 @@
+import math
+
+import pytest
+import torch
+
+import inference.evaluate as evaluate
+from conftest import binary_data, tiny_model_and_guide
+
+
+def exact_log_likelihood(model, x):
+    """log p(x) for a 1-d latent by quadrature: ∫ N(z; 0, 1) p(x|z) dz on a fine grid."""
+    z = torch.linspace(-10, 10, 20001, dtype=torch.float64).unsqueeze(-1)
+    model = model.double()
+    with torch.no_grad():
+        log_joint = torch.distributions.Normal(0.0, 1.0).log_prob(z) + model.likelihood(z.unsqueeze(1)).log_prob(x.double())
+    out = torch.logsumexp(log_joint, 0) + math.log(20 / 20000)
+    model.float()
+    return out
+
+
+@pytest.fixture
+def fitted():
+    """A 1-d latent VAE fitted briefly, so that q(z|x) is a sensible but imperfect proposal."""
+    from inference import AEVB, make_optimizer
+
+    model, guide = tiny_model_and_guide(data_dim=8, latent_dim=1, hidden_dim=16, seed=2)
+    x = binary_data(64, 8, seed=5)
+    x[:32, :4] = 1.0  # two clusters, so the posterior depends on x
+    algorithm = AEVB(model, guide)
+    opt = make_optimizer("adam", algorithm.parameters(), 0.02)
+    for _ in range(300):
+        opt.zero_grad()
+        algorithm.loss(x, num_data=64).backward()
+        opt.step()
+    return model, guide, x
+
+
+def test_is_log_likelihood_matches_quadrature_and_bounds_the_elbo(fitted):
+    model, guide, x = fitted
+    exact = exact_log_likelihood(model, x).float()
+    elbo = evaluate.elbo_per_point(model, guide, x, num_samples=2000)
+    ll = evaluate.log_likelihood_per_point(model, guide, x, num_samples=5000)
+    # Single estimates are random: the bounds hold for their expectations, so compare means
+    # over the 64 points (their Monte Carlo error is far below the margins used here).
+    gap = (exact - elbo).mean()
+    assert gap > 0.05  # a real gap between the ELBO and log p(x), so the checks below test something
+    assert elbo.mean() < ll.mean() - gap / 2  # importance sampling tightens the bound
+    assert (ll - exact).mean().abs() < 0.01  # and at K = 5000 it recovers log p(x)
+    assert (ll - exact).abs().max() < 0.1
+
+
+def test_chunking_over_samples_gives_the_same_estimate(fitted, monkeypatch):
+    model, guide, x = fitted
+    exact = exact_log_likelihood(model, x).float()
+    monkeypatch.setattr(evaluate, "MAX_CHUNK_ELEMENTS", 8 * 64 * 7)  # 7 samples a chunk: many chunks
+    chunked = evaluate.log_likelihood_per_point(model, guide, x, num_samples=3000, batch_size=16)
+    assert (chunked - exact).mean().abs() < 0.01 and (chunked - exact).abs().max() < 0.1
+
+
+def test_evaluation_is_seeded_and_leaves_the_training_rng_alone(fitted):
+    model, guide, x = fitted
+    torch.manual_seed(123)
+    before = torch.get_rng_state()
+    a = evaluate.evaluate_elbo(model, guide, x, num_samples=5, seed=7)
+    assert torch.equal(torch.get_rng_state(), before)
+    assert a == evaluate.evaluate_elbo(model, guide, x, num_samples=5, seed=7)
+    assert a != evaluate.evaluate_elbo(model, guide, x, num_samples=5, seed=8)
+
+
+def test_one_sample_is_the_elbo(fitted):
+    model, guide, x = fitted
+    one = evaluate.log_likelihood_per_point(model, guide, x, num_samples=1, seed=3)
+    torch.testing.assert_close(one, evaluate.elbo_per_point(model, guide, x, num_samples=1, seed=3))

@@ -1,0 +1,153 @@
+import pickle
+
+import pytest
+import torch
+
+from conftest import tiny_model_and_guide
+from data import Split
+from inference import AEVB, Checkpointer, CheckpointError, TrainingDiverged, TrainState, fit, load_checkpoint, make_optimizer, save_checkpoint
+
+
+def grey_split(n=60, d=6):
+    return Split(torch.rand(n, d, generator=torch.Generator().manual_seed(4)), (2, 3), dynamic=True)
+
+
+def make_run(tmp_path, seed=0):
+    torch.manual_seed(seed)
+    model, guide = tiny_model_and_guide(seed=seed)
+    algorithm = AEVB(model, guide)
+    optimizer = make_optimizer("adam", algorithm.parameters(), 0.01)
+    checkpointer = Checkpointer(tmp_path / "checkpoint.pt", {"model": model, "guide": guide}, optimizer, {"latent_dim": 2})
+    return model, guide, algorithm, optimizer, checkpointer
+
+
+def params(*modules):
+    return [p.detach().clone() for m in modules for p in m.parameters()]
+
+
+def without_time(history):
+    return [{k: v for k, v in h.items() if k not in ("seconds", "examples_per_second")} for h in history]
+
+
+def test_resume_reproduces_an_uninterrupted_run_exactly(tmp_path):
+    train = grey_split()
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    model, guide, algorithm, optimizer, ck = make_run(tmp_path / "a")
+    full = fit(algorithm, optimizer, train, epochs=4, batch_size=16, seed=3, checkpointer=ck, progress=False)
+    uninterrupted = params(model, guide)
+
+    model, guide, algorithm, optimizer, ck = make_run(tmp_path / "b")
+    fit(algorithm, optimizer, train, epochs=2, batch_size=16, seed=3, checkpointer=ck, progress=False)
+    torch.manual_seed(999)  # whatever happens between the two processes must not matter
+    model, guide, algorithm, optimizer, ck = make_run(tmp_path / "b", seed=5)  # a fresh process: other weights
+    state = ck.restore()
+    assert state.epoch == 2
+    resumed = fit(algorithm, optimizer, train, epochs=4, batch_size=16, seed=3, state=state, checkpointer=ck, progress=False)
+    for a, b in zip(uninterrupted, params(model, guide)):
+        assert torch.equal(a, b)
+    assert without_time(resumed.history) == without_time(full.history)
+
+
+def test_nan_loss_stops_with_epoch_and_step_and_keeps_the_checkpoint(tmp_path):
+    model, guide, algorithm, optimizer, ck = make_run(tmp_path)
+    train = grey_split()
+    fit(algorithm, optimizer, train, epochs=1, batch_size=10, checkpointer=ck, progress=False)
+    saved = (tmp_path / "checkpoint.pt").read_bytes()
+    calls = {"n": 0}
+    real_loss = algorithm.loss
+
+    def poisoned(x, **kw):
+        calls["n"] += 1
+        loss = real_loss(x, **kw)
+        return loss * float("nan") if calls["n"] == 3 else loss
+
+    algorithm.loss = poisoned
+    before = params(model, guide)
+    with pytest.raises(TrainingDiverged, match="epoch 2, step 3"):
+        fit(algorithm, optimizer, train, epochs=3, batch_size=10, state=TrainState(1, []), checkpointer=ck, progress=False)
+    assert (tmp_path / "checkpoint.pt").read_bytes() == saved
+    # two good steps were taken before the NaN, none with it
+    assert any(not torch.equal(a, b) for a, b in zip(before, params(model, guide)))
+    assert all(torch.isfinite(p).all() for p in params(model, guide))
+
+
+def test_map_prior_adds_exactly_theta_to_the_decoder_gradient(tmp_path):
+    """−log N(θ; 0, I) has gradient θ: with one SGD step (lr 1) on the same data and ε, the
+    prior moves every decoder weight by exactly −θ more and leaves the encoder alone."""
+    train = grey_split(n=20)
+    after = []
+    for prior in (False, True):
+        model, guide, algorithm, _, _ = make_run(tmp_path)
+        start = params(model, guide)
+        sgd = torch.optim.SGD(algorithm.parameters(), lr=1.0)
+        fit(algorithm, sgd, train, epochs=1, batch_size=20, seed=1, prior_params=model.parameters() if prior else None, progress=False)
+        after.append(params(model, guide))
+    n_decoder = len(list(model.parameters()))
+    for i, theta in enumerate(start):
+        expected = -theta if i < n_decoder else torch.zeros_like(theta)
+        torch.testing.assert_close(after[1][i] - after[0][i], expected, atol=1e-4, rtol=1e-4)
+
+
+def test_checkpoint_round_trip_and_atomic_write(tmp_path, monkeypatch):
+    path = tmp_path / "c.pt"
+    save_checkpoint(path, {"weights": torch.arange(3.0), "epoch": 2})
+    loaded = load_checkpoint(path)
+    assert torch.equal(loaded["weights"], torch.arange(3.0)) and loaded["epoch"] == 2
+    original = path.read_bytes()
+
+    def crash(obj, f, *a, **k):
+        f.write(b"half a checkpoint")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", crash)
+    with pytest.raises(OSError, match="disk full"):
+        save_checkpoint(path, {"epoch": 3})
+    assert path.read_bytes() == original
+    assert [p.name for p in tmp_path.iterdir()] == ["c.pt"]  # no temporary file left behind
+
+
+class Payload:
+    def __reduce__(self):
+        return (print, ("this must never run",))
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"", "corrupt"),
+        (b"\x00garbage" * 10, "corrupt"),
+        (pickle.dumps(Payload(), protocol=2), "corrupt"),
+    ],
+)
+def test_bad_checkpoints_give_clear_errors(tmp_path, content, message, capsys):
+    path = tmp_path / "c.pt"
+    path.write_bytes(content)
+    with pytest.raises(CheckpointError, match=message):
+        load_checkpoint(path)
+    assert "must never run" not in capsys.readouterr().out
+
+
+def test_truncated_and_foreign_checkpoints(tmp_path):
+    path = tmp_path / "c.pt"
+    save_checkpoint(path, {"weights": torch.randn(1000)})
+    path.write_bytes(path.read_bytes()[:-500])
+    with pytest.raises(CheckpointError, match="corrupt"):
+        load_checkpoint(path)
+    torch.save({"state_dict": {}}, path)
+    with pytest.raises(CheckpointError, match="not an AEVB checkpoint"):
+        load_checkpoint(path)
+    with pytest.raises(CheckpointError, match="not found"):
+        load_checkpoint(tmp_path / "missing.pt")
+
+
+def test_restore_into_an_incompatible_model(tmp_path):
+    _, _, algorithm, optimizer, ck = make_run(tmp_path)
+    fit(algorithm, optimizer, grey_split(), epochs=1, batch_size=20, checkpointer=ck, progress=False)
+    from guides import DiagonalGaussianGuide
+    from models import BernoulliVAE
+
+    model, guide = BernoulliVAE(6, 3, 8), DiagonalGaussianGuide(6, 3, 8)
+    other = Checkpointer(ck.path, {"model": model, "guide": guide}, make_optimizer("adam", list(model.parameters()) + list(guide.parameters()), 0.1), {})
+    with pytest.raises(CheckpointError, match="does not match"):
+        other.restore()
