@@ -5,7 +5,7 @@ import pyro.distributions as dist
 import torch
 from torch import nn
 
-from models.networks import LOGVAR_MAX, LOGVAR_MIN, MLP, init_paper_
+from models.networks import LOGVAR_MAX, LOGVAR_MIN, MLP, init_paper_, register_module
 from models.vae import data_plate
 
 
@@ -36,6 +36,6 @@ class DiagonalGaussianGuide(nn.Module):
         return dist.Normal(loc, scale).to_event(1)
 
     def forward(self, x: torch.Tensor, *, num_data=None, index=None):
-        pyro.module("encoder", self.encoder)
+        register_module("encoder", self.encoder)
         with data_plate(x, num_data, index):
             return pyro.sample("z", self.posterior(x))

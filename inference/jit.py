@@ -8,11 +8,17 @@ compiling, so it re-traces on every call (about 4x slower than eager here). Its 
 Both cache compiled functions by the number of positional arguments and the keyword
 arguments, not by tensor shapes, while a trace bakes in the batch size; :class:`ShapeKeyed`
 therefore keeps one compiled ELBO per input shape (an epoch has at most two).
+
+Compiling runs the program twice (Pyro's parameter capture, then the trace), which would
+consume random numbers that eager execution does not; :class:`ShapeKeyed` compiles with a
+throwaway call in a forked RNG, so the compiled loss draws exactly what the eager loss
+draws from its first real call on (and ``--resume`` stays exact).
 """
 
 import weakref
 
 import pyro
+import torch
 from pyro.infer import JitTrace_ELBO, JitTraceMeanField_ELBO
 
 
@@ -55,5 +61,8 @@ class ShapeKeyed:
 
     def __call__(self, x, *, num_data, index=None):
         if x.shape not in self.compiled:
-            self.compiled[x.shape] = self.make_elbo()(self.model, self.guide)
+            elbo = self.make_elbo()(self.model, self.guide)
+            with torch.random.fork_rng(devices=[x.device] if x.device.type == "cuda" else []):
+                elbo(x, num_data=num_data)  # compile; its draws and result are discarded
+            self.compiled[x.shape] = elbo
         return self.compiled[x.shape](x, num_data=num_data)

@@ -1,6 +1,8 @@
 """The paper's one-hidden-layer MLPs (Appendix C) and its initialisation (§5)."""
 
+import pyro
 import torch
+from pyro.params import param_with_module_name
 from torch import nn
 
 #: log-variances are clamped to this range before exponentiation (DESIGN.md: scales come
@@ -34,3 +36,22 @@ def init_paper_(module: nn.Module, std: float = 0.01) -> nn.Module:
         for param in module.parameters():
             param.normal_(0.0, std)
     return module
+
+
+def register_module(name: str, module: nn.Module) -> nn.Module:
+    """:func:`pyro.module`, with the module being run owning its names in the param store.
+
+    Pyro's param store is global: after a second model is built in the same process,
+    ``pyro.module("decoder", new)`` keeps returning the first model's tensors under those
+    names. Eager training does not notice (the module computes with its own weights), but
+    anything that reads parameters from the store (JIT replay, ``pyro.get_param_store()``,
+    ``pyro.optim``) would get the stale ones. Here a stale entry is replaced by the module's
+    own tensor before registering.
+    """
+    store = pyro.get_param_store()
+    for param_name, param in module.named_parameters():
+        full_name = param_with_module_name(name, param_name)
+        if full_name in store and store[full_name] is not param:
+            del store[full_name]
+            store[full_name] = param
+    return pyro.module(name, module)

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from .likelihoods import FastBernoulli
-from .networks import LOGVAR_MAX, LOGVAR_MIN, MLP, init_paper_
+from .networks import LOGVAR_MAX, LOGVAR_MIN, MLP, init_paper_, register_module
 
 
 def data_plate(x: torch.Tensor, num_data, index):
@@ -73,7 +73,7 @@ class VAEModel(nn.Module):
 
     def forward(self, x: torch.Tensor, *, num_data=None, index=None):
         self.check_data(x)
-        pyro.module("decoder", self.decoder)
+        register_module("decoder", self.decoder)
         with data_plate(x, num_data, index):
             z = pyro.sample("z", self.prior(x))
             pyro.sample("x", self.likelihood(z), obs=x)

@@ -151,3 +151,23 @@ def test_restore_into_an_incompatible_model(tmp_path):
     other = Checkpointer(ck.path, {"model": model, "guide": guide}, make_optimizer("adam", list(model.parameters()) + list(guide.parameters()), 0.1), {})
     with pytest.raises(CheckpointError, match="does not match"):
         other.restore()
+
+
+def test_resume_is_exact_with_the_compiled_loss_too(tmp_path):
+    train = grey_split(n=50)
+    results = []
+    for split in ([3], [1, 3]):
+        (tmp_path / str(len(split))).mkdir()
+        state = TrainState()
+        for epochs in split:
+            torch.manual_seed(0)
+            model, guide = tiny_model_and_guide()
+            algorithm = AEVB(model, guide, jit=True)
+            optimizer = make_optimizer("adam", algorithm.parameters(), 0.01)
+            ck = Checkpointer(tmp_path / str(len(split)) / "c.pt", {"model": model, "guide": guide}, optimizer, {})
+            if state.epoch:
+                state = ck.restore()
+            state = fit(algorithm, optimizer, train, epochs=epochs, batch_size=20, seed=2, state=state, checkpointer=ck, progress=False)
+        results.append((params(model, guide), without_time(state.history)))
+    assert results[0][1] == results[1][1]
+    assert all(torch.equal(a, b) for a, b in zip(results[0][0], results[1][0]))

@@ -75,3 +75,14 @@ def test_standard_normal_prior_log_density():
     params = [torch.randn(3, 4), torch.randn(5)]
     expected = sum(dist.Normal(0.0, 1.0).log_prob(p).sum() for p in params)
     torch.testing.assert_close(log_standard_normal_prior(params), expected)
+
+
+def test_the_running_module_owns_its_param_store_names():
+    """Two models built in one process: the store always holds the tensors of the one that ran."""
+    first, second = BernoulliVAE(6, 2, 5), BernoulliVAE(6, 2, 5)
+    x = binary_data(3, 6)
+    for model in (first, second, first):
+        model(x, num_data=3)
+        store = pyro.get_param_store()
+        assert store["decoder$$$hidden.weight"] is model.decoder.hidden.weight
+        assert store["decoder$$$out.bias"] is model.decoder.out.bias
