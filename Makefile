@@ -24,8 +24,9 @@ demo: data
 test: data
 	$(PY) -m pytest -q
 
-bench: install
+bench: data
 	$(PY) benchmarks/throughput.py
+	$(PY) benchmarks/quality.py --epochs 10
 
 clean:
 	rm -rf $(VENV) runs build *.egg-info

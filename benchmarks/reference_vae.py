@@ -29,3 +29,20 @@ class ReferenceVAE(nn.Module):
         reconstruction = F.binary_cross_entropy_with_logits(logits, x, reduction="sum")
         kl = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
         return (reconstruction + kl) / x.shape[0]
+
+
+def to_pyro(ref: ReferenceVAE):
+    """Our model and guide holding the reference's weights (the same architecture, laid out
+    as Pyro modules), so that both are scored by one evaluation module."""
+    from guides import DiagonalGaussianGuide
+    from models import BernoulliVAE
+
+    data_dim, hidden_dim = ref.enc_hidden.in_features, ref.enc_hidden.out_features
+    latent_dim = ref.dec_hidden.in_features
+    model = BernoulliVAE(data_dim, latent_dim, hidden_dim).to(ref.enc_hidden.weight.device)
+    guide = DiagonalGaussianGuide(data_dim, latent_dim, hidden_dim).to(ref.enc_hidden.weight.device)
+    guide.encoder.hidden.load_state_dict(ref.enc_hidden.state_dict())
+    guide.encoder.out.load_state_dict(ref.enc_out.state_dict())
+    model.decoder.hidden.load_state_dict(ref.dec_hidden.state_dict())
+    model.decoder.out.load_state_dict(ref.dec_out.state_dict())
+    return model, guide

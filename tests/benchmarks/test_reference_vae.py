@@ -7,20 +7,14 @@ import torch
 from conftest import ROOT, binary_data
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from reference_vae import ReferenceVAE  # noqa: E402
+from reference_vae import ReferenceVAE, to_pyro  # noqa: E402
 
-from guides import DiagonalGaussianGuide  # noqa: E402
 from inference import AEVB  # noqa: E402
-from models import BernoulliVAE  # noqa: E402
 
 
 def test_reference_loss_equals_estimator_b_with_shared_weights_and_noise():
     ref = ReferenceVAE(data_dim=12, hidden_dim=7, latent_dim=3)
-    model, guide = BernoulliVAE(12, 3, 7), DiagonalGaussianGuide(12, 3, 7)
-    guide.encoder.hidden.load_state_dict(ref.enc_hidden.state_dict())
-    guide.encoder.out.load_state_dict(ref.enc_out.state_dict())
-    model.decoder.hidden.load_state_dict(ref.dec_hidden.state_dict())
-    model.decoder.out.load_state_dict(ref.dec_out.state_dict())
+    model, guide = to_pyro(ref)
     x = binary_data(9, 12)
     # The same seed gives both the same ε: randn_like in the reference, Normal.rsample in Pyro.
     torch.manual_seed(11)
