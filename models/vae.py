@@ -12,6 +12,7 @@ import math
 
 import pyro
 import pyro.distributions as dist
+from pyro.infer.util import is_validation_enabled
 import torch
 from torch import nn
 
@@ -95,9 +96,18 @@ class BernoulliVAE(VAEModel):
         super().__init__(data_dim, latent_dim, hidden_dim, data_dim, init)
 
     def likelihood(self, z):
-        # validate_args=False: a Bernoulli's support check would re-scan x on every step;
-        # the data layer guarantees binary data (data.binarize) before it gets here.
+        # validate_args=False: the support check runs once in check_data instead.
         return FastBernoulli(logits=self.decoder(z), validate_args=False).to_event(1)
+
+    def check_data(self, x):
+        """Shape, and 0/1 pixels while Pyro's validation is on (the default; the training loop
+        turns it off in its hot loop because the data layer has checked the whole split)."""
+        super().check_data(x)
+        if is_validation_enabled() and not ((x == 0) | (x == 1)).all():
+            raise ValueError(
+                "BernoulliVAE needs binary x (0/1 pixels); binarise grey levels first "
+                "(data.binarize, or --binarize dynamic/static)"
+            )
 
 class GaussianVAE(VAEModel):
     """Gaussian MLP decoder for real-valued data (Appendix C.2, encoder with x and z swapped).

@@ -48,6 +48,10 @@ def test_model_rejects_bad_shapes_and_sizes():
         model(torch.zeros(4, 6), num_data=3)
     with pytest.raises(ValueError, match="positive integer"):
         BernoulliVAE(data_dim=6, latent_dim=0)
+    with pytest.raises(ValueError, match="needs binary x"):
+        model(torch.full((4, 6), 0.5), num_data=10)
+    with pyro.validation_enabled(False):  # the training loop's hot path: the data layer checked
+        model(torch.full((4, 6), 0.5), num_data=10)
 
 
 def test_gaussian_decoder_log_density_and_sigmoid_mean():
