@@ -43,10 +43,12 @@ def save_manifold(model, path, image_shape, steps: int = 20) -> None:
 
 
 def save_elbo_curves(history, path, title: str = "") -> None:
-    """Train and test ELBO (nats per datapoint, larger is better) against epochs."""
+    """Train and test ELBO (nats per datapoint, larger is better) against epochs; for an
+    algorithm without a bound (MCEM) its train metric (log p(x, z) at its samples) instead."""
     epochs = [h["epoch"] for h in history]
     fig, ax = plt.subplots(figsize=(6, 4))
-    ax.plot(epochs, [h["train_elbo"] for h in history], "-o", ms=3, label="train (running estimate)")
+    train_key = next((k for k in history[0] if k.startswith("train_")), "train_elbo") if history else "train_elbo"
+    ax.plot(epochs, [h[train_key] for h in history], "-o", ms=3, label=f"{train_key.replace('_', ' ')} (running estimate)")
     if all("test_elbo" in h for h in history):
         ax.plot(epochs, [h["test_elbo"] for h in history], "--o", ms=3, label="test")
     ax.set_xlabel("epoch")

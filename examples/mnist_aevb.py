@@ -2,8 +2,12 @@
 """Auto-Encoding Variational Bayes on MNIST (Kingma & Welling 2013, §3 and §5), in Pyro.
 
     python examples/mnist_aevb.py --epochs 5 --out runs/mnist
+    python examples/mnist_aevb.py --inference wake-sleep --epochs 5 --out runs/ws
+    python examples/mnist_aevb.py --inference mcem --latent-dim 3 --hidden-dim 100 --train-size 1000 \
+        --ll-estimator ais --lr 3e-3 --out runs/mcem
 
-trains the paper's VAE (784-500-Nz, tanh, Bernoulli decoder) with SVI, then writes into
+trains the paper's VAE (784-500-Nz, tanh, Bernoulli decoder) with SVI (or a baseline:
+wake-sleep, reweighted wake-sleep, Monte Carlo EM), then writes into
 --out: metrics.json, checkpoint.pt, samples.png, reconstructions.png, elbo.png and, for
 --latent-dim 2, manifold.png (the paper's Figure 4). All numbers are nats per datapoint.
 """
@@ -24,6 +28,9 @@ from inference import experiment as exp  # noqa: E402
 # ----------------------------------------------------------------------------- configuration
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 d = exp.DEFAULTS
+parser.add_argument("--inference", choices=sorted(exp.ALGORITHMS), default=d["inference"], help="fitting algorithm")
+parser.add_argument("--ll-estimator", choices=exp.LL_ESTIMATORS, default=d["ll_estimator"],
+                    help="test log-likelihood: is (guide proposal), appendix-d (HMC, Nz<5) or ais")
 parser.add_argument("--epochs", type=int, default=d["epochs"], help="total epochs (also with --resume)")
 parser.add_argument("--latent-dim", type=int, default=d["latent_dim"], help="Nz")
 parser.add_argument("--hidden-dim", type=int, default=d["hidden_dim"], help="tanh units in encoder and decoder")
@@ -39,7 +46,8 @@ parser.add_argument("--binarize", choices=["dynamic", "static", "none"], default
 parser.add_argument("--train-size", type=int, default=None, help="use the first N training images")
 parser.add_argument("--test-size", type=int, default=None, help="use the first N test images")
 parser.add_argument("--elbo-samples", type=int, default=d["elbo_samples"], help="z draws per point for the test ELBO")
-parser.add_argument("--eval-samples", type=int, default=d["eval_samples"], help="K, importance samples for the test log-likelihood")
+parser.add_argument("--eval-samples", type=int, default=d["eval_samples"],
+                    help="is: K importance samples; appendix-d: posterior samples; ais: annealing steps")
 parser.add_argument("--eval-points", type=int, default=None, help="test points for the log-likelihood (default: all)")
 parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
 parser.add_argument("--seed", type=int, default=d["seed"])
@@ -59,14 +67,14 @@ def main():
     if args.resume:
         config = exp.resume_config(out / "checkpoint.pt", config)
     run = exp.build(config, data_dir=args.data_dir, device=args.device, log=say)
-    say(f"{len(run.train)} training and {len(run.test)} test images on {run.train.x.device}; "
-        f"{config['latent_dim']}-d latent, {config['hidden_dim']} hidden, estimator {config['estimator']}, {config['optimizer']} lr {config['lr']}")
+    say(f"{len(run.train)} training and {len(run.test)} test images on {run.train.x.device}; {config['inference']}, "
+        f"{config['latent_dim']}-d latent, {config['hidden_dim']} hidden, {config['optimizer']} lr {config['lr']}")
     metrics = {"config": run.config, "epochs": []}
 
     def on_epoch_end(state):
         last = state.history[-1]
-        say(f"epoch {last['epoch']:3d}  train ELBO {last['train_elbo']:8.2f}  test ELBO {last['test_elbo']:8.2f}  "
-            f"{last['seconds']:5.1f} s  {last['examples_per_second']:7.0f} examples/s")
+        numbers = "  ".join(f"{k.replace('_', ' ')} {v:8.2f}" for k, v in last.items() if k.startswith(("train_", "test_")))
+        say(f"epoch {last['epoch']:3d}  {numbers}  {last['seconds']:5.1f} s  {last['examples_per_second']:7.0f} examples/s")
         metrics["epochs"] = state.history
         exp.write_json(out / "metrics.json", metrics)
 
@@ -77,13 +85,15 @@ def main():
     ll["seconds"] = time.perf_counter() - start
     exp.write_json(out / "metrics.json", metrics)
     figures.save_samples(run.model, out / "samples.png", run.train.image_shape)
-    figures.save_reconstructions(run.model, run.guide, run.test.x, out / "reconstructions.png", run.train.image_shape)
-    figures.save_elbo_curves(metrics["epochs"], out / "elbo.png", f"AEVB on MNIST, Nz = {config['latent_dim']}")
+    if run.guide is not None:
+        figures.save_reconstructions(run.model, run.guide, run.test.x, out / "reconstructions.png", run.train.image_shape)
+    figures.save_elbo_curves(metrics["epochs"], out / "elbo.png", f"{config['inference']} on MNIST, Nz = {config['latent_dim']}")
     if config["latent_dim"] == 2:
         figures.save_manifold(run.model, out / "manifold.png", run.train.image_shape)
     final = metrics["epochs"][-1] if metrics["epochs"] else {}
-    print(f"test ELBO {final.get('test_elbo', float('nan')):.2f} nats/datapoint after {final.get('epoch', 0)} epochs; "
-          f"test log-likelihood (IS, K={ll['num_samples']}, {ll['num_points']} points) {ll['value']:.2f} nats/datapoint")
+    elbo = f"test ELBO {final['test_elbo']:.2f} nats/datapoint after {final['epoch']} epochs; " if "test_elbo" in final else ""
+    print(f"{elbo}test log-likelihood ({ll['estimator']}, {ll['num_samples']} samples/steps, {ll['num_points']} points) "
+          f"{ll['value']:.2f} nats/datapoint")
     print(f"wrote {out}/metrics.json, checkpoint.pt and figures")
 
 

@@ -4,12 +4,16 @@ from .aevb import AEVB
 from .checkpoint import Checkpointer, CheckpointError, TrainState, load_checkpoint, save_checkpoint
 from .evaluate import elbo_per_point, evaluate_elbo, evaluate_log_likelihood, log_likelihood_per_point
 from .optim import make_optimizer
+from .marginal import ais_log_likelihood, appendix_d_log_likelihood
+from .mcem import MonteCarloEM
+from .rws import RWS
 from .train import TrainingDiverged, fit
+from .wake_sleep import WakeSleep
 
 from .experiment import ALGORITHMS
 
 __all__ = [
-    "ALGORITHMS", "AEVB", "Checkpointer", "CheckpointError", "TrainState", "TrainingDiverged",
+    "ALGORITHMS", "AEVB", "MonteCarloEM", "RWS", "WakeSleep", "ais_log_likelihood", "appendix_d_log_likelihood", "Checkpointer", "CheckpointError", "TrainState", "TrainingDiverged",
     "elbo_per_point", "evaluate_elbo", "evaluate_log_likelihood", "fit", "load_checkpoint",
     "log_likelihood_per_point", "make_optimizer", "save_checkpoint",
 ]

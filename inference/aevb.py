@@ -52,3 +52,8 @@ class AEVB:
     def loss(self, x: torch.Tensor, *, num_data: int, index: torch.Tensor = None) -> torch.Tensor:
         """−L̃ᴹ(θ, φ; X): a differentiable, unbiased estimate of minus the bound on all ``num_data`` points (eq. 8)."""
         return self.loss_fn(x, num_data=num_data, index=index)
+
+    def step(self, x, *, num_data, index=None):
+        """The training loop's contract: (surrogate to minimise, detached bound estimate)."""
+        loss = self.loss(x, num_data=num_data, index=index)
+        return loss, -loss.detach()

@@ -18,20 +18,33 @@ from models import MODELS
 from .aevb import AEVB
 from .checkpoint import Checkpointer, CheckpointError, TrainState, load_checkpoint
 from .evaluate import evaluate_elbo, evaluate_log_likelihood
+from .marginal import ais_log_likelihood, appendix_d_log_likelihood
+from .mcem import MonteCarloEM
 from .optim import make_optimizer
+from .rws import RWS
 from .train import fit
+from .wake_sleep import WakeSleep
 
-ALGORITHMS = {"aevb": AEVB}
+#: ``--inference NAME`` → factory(model, guide, config, num_data).
+ALGORITHMS = {
+    "aevb": lambda model, guide, cfg, n: AEVB(model, guide, estimator=cfg["estimator"], num_particles=cfg["num_particles"], jit=cfg["jit"]),
+    "wake-sleep": lambda model, guide, cfg, n: WakeSleep(model, guide),
+    "rws": lambda model, guide, cfg, n: RWS(model, guide, num_particles=cfg["num_particles"]),
+    "mcem": lambda model, guide, cfg, n: MonteCarloEM(model, num_data=n),
+}
+#: Algorithms that fit no encoder (they get no guide, and need an estimator that needs none).
+GUIDE_FREE = {"mcem"}
+LL_ESTIMATORS = ("is", "appendix-d", "ais")
 
 DEFAULTS = {
     "dataset": "mnist", "model": "bernoulli", "guide": "diag", "inference": "aevb",
     "epochs": 10, "latent_dim": 20, "hidden_dim": 500, "batch_size": 100,
-    "estimator": "B", "num_particles": 1, "jit": False, "optimizer": "adam", "lr": 1e-3, "map_prior": False,
+    "estimator": "B", "num_particles": 1, "jit": False, "ll_estimator": "is", "optimizer": "adam", "lr": 1e-3, "map_prior": False,
     "init": "default", "binarize": "dynamic", "seed": 0, "train_size": None, "test_size": None,
     "elbo_samples": 10, "eval_samples": 1000, "eval_points": None,
 }
 #: Keys that may differ when a run is resumed; every other key must match the checkpoint.
-RESUMABLE = {"epochs", "eval_samples", "eval_points", "jit"}
+RESUMABLE = {"epochs", "eval_samples", "eval_points", "jit", "ll_estimator"}
 
 
 def resolve_device(name: str) -> torch.device:
@@ -50,19 +63,31 @@ class Experiment:
     train: data.Split
     test: data.Split
     model: torch.nn.Module
-    guide: torch.nn.Module
+    guide: object  # None for algorithms without an encoder (mcem)
     algorithm: object
     optimizer: torch.optim.Optimizer
 
     def evaluate(self) -> dict:
-        """Test ELBO per datapoint, from the shared evaluation module with its fixed seed."""
+        """Test ELBO per datapoint, from the shared evaluation module with its fixed seed
+        (nothing for an algorithm without a guide: it has no ELBO)."""
+        if self.guide is None:
+            return {}
         return {"test_elbo": evaluate_elbo(self.model, self.guide, self.test.x, num_samples=self.config["elbo_samples"])}
 
     def log_likelihood(self) -> dict:
-        """Importance-sampled test log-likelihood on the first ``eval_points`` test points."""
-        x = self.test.x if self.config["eval_points"] is None else self.test.x[: self.config["eval_points"]]
-        value = evaluate_log_likelihood(self.model, self.guide, x, num_samples=self.config["eval_samples"])
-        return {"value": value, "num_samples": self.config["eval_samples"], "num_points": len(x)}
+        """Test log-likelihood on the first ``eval_points`` test points with ``ll_estimator``:
+        ``is`` (importance sampling with the guide, K = ``eval_samples``), ``appendix-d``
+        (``eval_samples`` HMC posterior samples per point) or ``ais`` (``eval_samples`` annealing
+        steps, 16 chains; from the guide when there is one, else from the prior)."""
+        cfg = self.config
+        x = self.test.x if cfg["eval_points"] is None else self.test.x[: cfg["eval_points"]]
+        if cfg["ll_estimator"] == "is":
+            value = evaluate_log_likelihood(self.model, self.guide, x, num_samples=cfg["eval_samples"])
+        elif cfg["ll_estimator"] == "appendix-d":
+            value = appendix_d_log_likelihood(self.model, x, num_samples=cfg["eval_samples"]).mean().item()
+        else:
+            value = ais_log_likelihood(self.model, x, guide=self.guide, num_steps=cfg["eval_samples"]).mean().item()
+        return {"value": value, "estimator": cfg["ll_estimator"], "num_samples": cfg["eval_samples"], "num_points": len(x)}
 
 
 def build(config: dict, *, data_dir=None, device="auto", log=print) -> Experiment:
@@ -76,6 +101,7 @@ def build(config: dict, *, data_dir=None, device="auto", log=print) -> Experimen
             raise ValueError(f"{key} must be one of {sorted(table)}, got {config[key]!r}")
     if config["dataset"] != "mnist":
         raise ValueError(f"dataset must be 'mnist', got {config['dataset']!r}")
+    check_combination(config)
     for key in ("epochs", "latent_dim", "hidden_dim", "batch_size", "num_particles", "elbo_samples", "eval_samples"):
         if not isinstance(config[key], int) or config[key] < 1:
             raise ValueError(f"{key} must be a positive integer, got {config[key]!r}")
@@ -90,12 +116,25 @@ def build(config: dict, *, data_dir=None, device="auto", log=print) -> Experimen
         raise ValueError(f"eval_points must be between 1 and {len(test)}, got {config['eval_points']}")
     dims = {"data_dim": train.x.shape[1], "latent_dim": config["latent_dim"], "hidden_dim": config["hidden_dim"], "init": config["init"]}
     model = MODELS[config["model"]](**dims).to(device)
-    guide = GUIDES[config["guide"]](**dims).to(device)
-    algorithm = ALGORITHMS[config["inference"]](
-        model, guide, estimator=config["estimator"], num_particles=config["num_particles"], jit=config["jit"]
-    )
+    guide = None if config["inference"] in GUIDE_FREE else GUIDES[config["guide"]](**dims).to(device)
+    algorithm = ALGORITHMS[config["inference"]](model, guide, config, len(train))
     optimizer = make_optimizer(config["optimizer"], algorithm.parameters(), config["lr"])
     return Experiment(config, train, test, model, guide, algorithm, optimizer)
+
+
+def check_combination(config: dict) -> None:
+    """Refuse pairs that cannot work together, with the reason, before any work is done."""
+    name, ll = config["inference"], config["ll_estimator"]
+    if ll not in LL_ESTIMATORS:
+        raise ValueError(f"ll_estimator must be one of {LL_ESTIMATORS}, got {ll!r}")
+    if name in GUIDE_FREE and ll == "is":
+        raise ValueError(f"--inference {name} fits no encoder, so --ll-estimator is (which samples from the guide) cannot score it; use appendix-d or ais")
+    if ll == "appendix-d" and config["latent_dim"] >= 5:
+        raise ValueError(f"--ll-estimator appendix-d is valid only for a latent size below 5 (Appendix D), got {config['latent_dim']}")
+    if config["jit"] and name != "aevb":
+        raise ValueError(f"--jit compiles the AEVB loss only; --inference {name} runs eagerly")
+    if name == "rws" and config["num_particles"] < 2:
+        raise ValueError("--inference rws needs --num-particles >= 2 (self-normalised importance weights)")
 
 
 def resume_config(checkpoint_path, overrides: dict) -> dict:
@@ -125,12 +164,12 @@ def train(experiment: Experiment, out_dir, *, resume: bool = False, progress: bo
     """Train with checkpoints in ``out_dir/checkpoint.pt`` (continuing it when ``resume``);
     ``on_epoch_end(state)`` runs after every epoch."""
     cfg = experiment.config
-    checkpointer = Checkpointer(
-        Path(out_dir) / "checkpoint.pt",
-        {"model": experiment.model, "guide": experiment.guide},
-        experiment.optimizer,
-        cfg,
-    )
+    modules = {"model": experiment.model}
+    if experiment.guide is not None:
+        modules["guide"] = experiment.guide
+    if isinstance(experiment.algorithm, torch.nn.Module):  # e.g. MCEM's chains and step sizes
+        modules["algorithm"] = experiment.algorithm
+    checkpointer = Checkpointer(Path(out_dir) / "checkpoint.pt", modules, experiment.optimizer, cfg)
     state = checkpointer.restore() if resume else TrainState()
     prior = experiment.model.parameters() if cfg["map_prior"] else None
     return fit(

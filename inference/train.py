@@ -2,11 +2,19 @@
 
 It owns what algorithms share: data order, dynamic binarisation, device, progress bar,
 the optional N(0, I) prior on θ (the paper's weight decay), the NaN stop, per-epoch
-evaluation, metrics and atomic checkpoints with exact resume. An algorithm only supplies
-``parameters()`` and ``loss(x, *, num_data, index)``: a differentiable estimate of minus
-its objective on all ``num_data`` points (for AEVB, −L̃ᴹ of eq. 8).
+evaluation, metrics and atomic checkpoints with exact resume. An algorithm supplies:
+
+* ``parameters()``: what the optimiser updates;
+* ``step(x, *, num_data, index) -> (surrogate, bound)``: a differentiable surrogate whose
+  gradient is the algorithm's update direction (minimised), and a detached estimate of the
+  variational bound on all ``num_data`` points for the progress bar and the train ELBO
+  (for AEVB the surrogate is −L̃ᴹ of eq. 8 and the bound is L̃ᴹ; for wake-sleep the
+  surrogate is no bound at all);
+* optionally ``begin_batch(x, *, num_data, index)``, run once per minibatch before the
+  updates (Monte Carlo EM's E-step), and ``updates_per_batch`` (default 1: MCEM takes 5).
 """
 
+import math
 import time
 
 import pyro
@@ -75,30 +83,36 @@ def fit(
         total, count, start = 0.0, 0, time.perf_counter()
         # Pyro's per-step argument checks are off in the hot loop: the data layer has
         # validated the data once, and the guides' scales are positive by construction.
+        updates = getattr(algorithm, "updates_per_batch", 1)
+        metric = getattr(algorithm, "train_metric", "train_elbo")
+        begin_batch = getattr(algorithm, "begin_batch", None)
         with pyro.validation_enabled(False):
             for step, index in enumerate(bar, 1):
                 x = train.x[index]
                 if train.dynamic:
                     x = torch.bernoulli(x, generator=generator)
-                optimizer.zero_grad(set_to_none=True)
-                loss = algorithm.loss(x, num_data=num_data, index=index)
-                objective = loss - log_standard_normal_prior(prior_params) if prior_params else loss
-                value = loss.item()
-                if not (torch.isfinite(objective).item()):
-                    bar.close()
-                    raise TrainingDiverged(
-                        f"loss became {value} at epoch {epoch}, step {step}; stopped, the last checkpoint "
-                        f"(after epoch {state.epoch}) is intact. Try a smaller --lr."
-                    )
-                objective.backward()
-                optimizer.step()
+                if begin_batch is not None:
+                    begin_batch(x, num_data=num_data, index=index)
+                for _ in range(updates):
+                    optimizer.zero_grad(set_to_none=True)
+                    surrogate, bound = algorithm.step(x, num_data=num_data, index=index)
+                    objective = surrogate - log_standard_normal_prior(prior_params) if prior_params else surrogate
+                    value = bound.item()
+                    if not (math.isfinite(value) and torch.isfinite(objective).item()):
+                        bar.close()
+                        raise TrainingDiverged(
+                            f"loss became {objective.item()} (bound {value}) at epoch {epoch}, step {step}; stopped, "
+                            f"the last checkpoint (after epoch {state.epoch}) is intact. Try a smaller --lr."
+                        )
+                    objective.backward()
+                    optimizer.step()
                 total += value * len(index)
                 count += len(index)
                 if step % 20 == 0 or step == len(batches):
-                    bar.set_postfix_str(f"train ELBO {-total / count / num_data:.2f} nats")
+                    bar.set_postfix_str(f"{metric.replace('_', ' ')} {total / count / num_data:.2f} nats")
         bar.close()
         seconds = time.perf_counter() - start
-        record = {"epoch": epoch, "train_elbo": -total / count / num_data, "seconds": seconds, "examples_per_second": num_data / seconds}
+        record = {"epoch": epoch, metric: total / count / num_data, "seconds": seconds, "examples_per_second": num_data / seconds}
         if evaluate is not None:
             record.update(evaluate())
         state.epoch = epoch

@@ -42,21 +42,28 @@ def data_plate(x: torch.Tensor, num_data, index):
     return pyro.plate("data", num_data, subsample=index)
 
 
+def mlp_decoder(latent_dim: int, hidden_dim: int, out_dim: int, init: str) -> MLP:
+    """The paper's one-hidden-layer tanh MLP, with PyTorch's or the paper's initialisation."""
+    decoder = MLP(latent_dim, hidden_dim, out_dim)
+    if init == "paper":
+        init_paper_(decoder)
+    elif init != "default":
+        raise ValueError(f"init must be 'default' or 'paper', got {init!r}")
+    return decoder
+
+
 class VAEModel(nn.Module):
     """Base class: prior p(z) = N(0, I) and a decoder-defined likelihood p_θ(x|z).
 
-    Subclasses implement :meth:`likelihood`, which maps latent codes of shape
-    ``(..., latent_dim)`` to a distribution over ``x`` with event shape ``(data_dim,)``.
+    Subclasses build the decoder (registered with Pyro as ``"decoder"``) and implement
+    :meth:`likelihood`, which maps latent codes of shape ``(..., latent_dim)`` to a
+    distribution over ``x`` with event shape ``(data_dim,)``.
     """
 
-    def __init__(self, data_dim: int, latent_dim: int, hidden_dim: int, out_dim: int, init: str):
+    def __init__(self, data_dim: int, latent_dim: int, decoder: nn.Module, hidden_dim=None):
         super().__init__()
         self.data_dim, self.latent_dim, self.hidden_dim = data_dim, latent_dim, hidden_dim
-        self.decoder = MLP(latent_dim, hidden_dim, out_dim)
-        if init == "paper":
-            init_paper_(self.decoder)
-        elif init != "default":
-            raise ValueError(f"init must be 'default' or 'paper', got {init!r}")
+        self.decoder = decoder
 
     def likelihood(self, z: torch.Tensor) -> dist.TorchDistribution:
         raise NotImplementedError
@@ -93,7 +100,7 @@ class BernoulliVAE(VAEModel):
     """
 
     def __init__(self, data_dim: int = 784, latent_dim: int = 20, hidden_dim: int = 500, init: str = "default"):
-        super().__init__(data_dim, latent_dim, hidden_dim, data_dim, init)
+        super().__init__(data_dim, latent_dim, mlp_decoder(latent_dim, hidden_dim, data_dim, init), hidden_dim)
 
     def likelihood(self, z):
         # validate_args=False: the support check runs once in check_data instead.
@@ -124,7 +131,7 @@ class GaussianVAE(VAEModel):
         init: str = "default",
         sigmoid_mean: bool = True,
     ):
-        super().__init__(data_dim, latent_dim, hidden_dim, 2 * data_dim, init)
+        super().__init__(data_dim, latent_dim, mlp_decoder(latent_dim, hidden_dim, 2 * data_dim, init), hidden_dim)
         self.sigmoid_mean = sigmoid_mean
 
     def likelihood(self, z):

@@ -43,3 +43,16 @@ def tiny_model_and_guide(data_dim=6, latent_dim=2, hidden_dim=8, seed=0):
 def binary_data(n, d, seed=0):
     g = torch.Generator().manual_seed(seed)
     return torch.bernoulli(torch.full((n, d), 0.3), generator=g)
+
+
+def linear_gaussian_problem(data_dim=5, latent_dim=2, num_train=1000, num_test=200, sigma=0.5, seed=0, dtype=torch.float32):
+    """A linear-Gaussian model with known parameters and train/test samples drawn from it."""
+    from models.linear_gaussian import LinearGaussianModel
+
+    g = torch.Generator().manual_seed(seed)
+    W = torch.randn(data_dim, latent_dim, generator=g, dtype=torch.float64)
+    b = torch.randn(data_dim, generator=g, dtype=torch.float64)
+    truth = LinearGaussianModel(data_dim, latent_dim).double().set_parameters(W, b, sigma)
+    with torch.no_grad():
+        x = truth.marginal().sample((num_train + num_test,))
+    return truth.to(dtype), x[:num_train].to(dtype), x[num_train:].to(dtype)

@@ -55,6 +55,10 @@ def test_cli_writes_every_output_and_resumes_exactly(tmp_path):
         (["--resume"], "checkpoint not found"),
         (["--train-size", "70000"], "train size must be between 1 and 60000"),
         (["--device", "tpu"], "device must be auto, cpu or cuda"),
+        (["--inference", "mcem"], "fits no encoder, so --ll-estimator is"),
+        (["--ll-estimator", "appendix-d"], "valid only for a latent size below 5"),
+        (["--inference", "wake-sleep", "--jit"], "--jit compiles the AEVB loss only"),
+        (["--inference", "rws"], "needs --num-particles >= 2"),
     ],
 )
 @requires_mnist
@@ -69,3 +73,39 @@ def test_cli_refuses_to_resume_with_another_architecture(tmp_path):
     run("--epochs", "1", "--out", tmp_path, "--data-dir", mnist_dir(), *SMALL)
     result = run("--epochs", "2", "--latent-dim", "7", "--resume", "--out", tmp_path, "--data-dir", mnist_dir(), *SMALL, check=False)
     assert result.returncode != 0 and "latent_dim: checkpoint 20, asked 7" in result.stderr
+
+
+@requires_mnist
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--inference", "wake-sleep"],
+        ["--inference", "rws", "--num-particles", "3", "--ll-estimator", "ais", "--eval-points", "20"],
+        ["--inference", "mcem", "--latent-dim", "3", "--hidden-dim", "50", "--ll-estimator", "appendix-d", "--lr", "3e-3"],
+    ],
+)
+def test_cli_baselines_write_comparable_metrics(tmp_path, args):
+    run("--epochs", "2", "--out", tmp_path, "--data-dir", mnist_dir(), *SMALL, *args)
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    name = args[1]
+    assert metrics["config"]["inference"] == name and len(metrics["epochs"]) == 2
+    ll = metrics["test_log_likelihood"]
+    assert ll["estimator"] == metrics["config"]["ll_estimator"] and -800 < ll["value"] < 0
+    assert ll["num_points"] == (20 if "--eval-points" in args else 200)
+    for e in metrics["epochs"]:
+        if name == "mcem":  # no guide, so no ELBO: its train metric is log p(x, z) at its samples
+            assert "test_elbo" not in e and -800 < e["train_log_joint"] < 0
+        else:
+            assert -800 < e["test_elbo"] < 0 and -800 < e["train_elbo"] < 0
+    assert (tmp_path / "reconstructions.png").exists() == (name != "mcem")
+
+
+@requires_mnist
+def test_cli_mcem_resumes_its_chains_exactly(tmp_path):
+    mcem = [*SMALL, "--inference", "mcem", "--latent-dim", "2", "--hidden-dim", "20", "--ll-estimator", "ais", "--lr", "3e-3", "--eval-points", "20"]
+    run("--epochs", "2", "--out", tmp_path / "a", "--data-dir", mnist_dir(), *mcem)
+    run("--epochs", "1", "--out", tmp_path / "b", "--data-dir", mnist_dir(), *mcem)
+    run("--epochs", "2", "--out", tmp_path / "b", "--data-dir", mnist_dir(), "--resume", *mcem)
+    a, b = (json.loads((tmp_path / d / "metrics.json").read_text()) for d in "ab")
+    assert [e["train_log_joint"] for e in a["epochs"]] == [e["train_log_joint"] for e in b["epochs"]]
+    assert a["test_log_likelihood"]["value"] == b["test_log_likelihood"]["value"]

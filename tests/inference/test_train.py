@@ -55,14 +55,14 @@ def test_nan_loss_stops_with_epoch_and_step_and_keeps_the_checkpoint(tmp_path):
     fit(algorithm, optimizer, train, epochs=1, batch_size=10, checkpointer=ck, progress=False)
     saved = (tmp_path / "checkpoint.pt").read_bytes()
     calls = {"n": 0}
-    real_loss = algorithm.loss
+    real_step = algorithm.step
 
     def poisoned(x, **kw):
         calls["n"] += 1
-        loss = real_loss(x, **kw)
-        return loss * float("nan") if calls["n"] == 3 else loss
+        surrogate, bound = real_step(x, **kw)
+        return (surrogate * float("nan"), bound * float("nan")) if calls["n"] == 3 else (surrogate, bound)
 
-    algorithm.loss = poisoned
+    algorithm.step = poisoned
     before = params(model, guide)
     with pytest.raises(TrainingDiverged, match="epoch 2, step 3"):
         fit(algorithm, optimizer, train, epochs=3, batch_size=10, state=TrainState(1, []), checkpointer=ck, progress=False)

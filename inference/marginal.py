@@ -1,0 +1,122 @@
+"""Marginal-likelihood estimators that need no encoder: Appendix D's and annealed importance sampling.
+
+Both return per-datapoint estimates of log p(x) in nats, vectorised over points (and
+chains), chunked over points to bound memory, and seeded in a forked RNG like
+:mod:`inference.evaluate` (whose importance-sampling estimator uses the guide as proposal).
+"""
+
+import math
+
+import pyro
+import torch
+
+from .hmc import PerPointHMC, log_joint_per_point
+
+
+def _seeded_chunks(x, batch_size, seed, fn):
+    out = []
+    with torch.random.fork_rng(devices=[x.device] if x.device.type == "cuda" else []), pyro.validation_enabled(False):
+        pyro.set_rng_seed(seed)
+        for start in range(0, len(x), batch_size):
+            out.append(fn(x[start : start + batch_size]))
+    return torch.cat(out)
+
+
+def hmc_posterior_samples(model, x, num_samples: int, *, burn_in: int = 100, num_leapfrog: int = 4,
+                          initial_step_size: float = 0.1, z_init=None):
+    """``num_samples`` draws per point from p(z|x) by HMC (one draw per transition after
+    ``burn_in`` adapting transitions; step sizes are frozen while collecting): shape (S, B, K)."""
+    kernel = PerPointHMC(lambda z: log_joint_per_point(model, x, z), num_leapfrog)
+    z = torch.randn(len(x), model.latent_dim, device=x.device) if z_init is None else z_init
+    step_size = torch.full((len(x),), initial_step_size, device=x.device)
+    for _ in range(burn_in):
+        z, _, step_size = kernel(z, step_size, adapt=True)
+    samples = []
+    for _ in range(num_samples):
+        z, _, _ = kernel(z, step_size, adapt=False)
+        samples.append(z)
+    return torch.stack(samples)
+
+
+def appendix_d_log_likelihood(model, x, *, num_samples: int = 50, burn_in: int = 100, num_leapfrog: int = 4,
+                              batch_size: int = 1000, seed: int = 0) -> torch.Tensor:
+    """Appendix D's estimator of log p(x) for models without an encoder (valid for small Nz):
+
+    1. draw ``num_samples`` posterior samples per point with HMC (``num_leapfrog`` = 4);
+    2. fit a density q(z) to the first half: a full-covariance Gaussian per point;
+    3. on the second half, p(x) ≈ [ (1/L) Σ_l q(z_l) / (p(z_l) p(x|z_l)) ]⁻¹.
+
+    The estimate is consistent because q is fitted on samples independent of those it is
+    evaluated on; like any harmonic-mean-type estimator it is noisy when q has heavier tails
+    than the posterior, hence the paper's restriction to Nz < 5.
+    """
+    if num_samples < 4:
+        raise ValueError("appendix-d needs at least 4 posterior samples per point")
+
+    def estimate(xb):
+        samples = hmc_posterior_samples(model, xb, num_samples, burn_in=burn_in, num_leapfrog=num_leapfrog)
+        fit, held_out = samples[: num_samples // 2], samples[num_samples // 2 :]
+        mean = fit.mean(0)
+        centred = fit - mean
+        cov = torch.einsum("sbi,sbj->bij", centred, centred) / (len(fit) - 1)
+        cov = cov + 1e-6 * torch.eye(model.latent_dim, device=xb.device)
+        q = torch.distributions.MultivariateNormal(mean, covariance_matrix=cov)
+        with torch.no_grad():
+            log_ratio = q.log_prob(held_out) - log_joint_per_point(model, xb, held_out)
+        return -(torch.logsumexp(log_ratio, 0) - math.log(len(held_out)))
+
+    return _seeded_chunks(x, batch_size, seed, estimate)
+
+
+def ais_log_likelihood(model, x, *, guide=None, num_chains: int = 16, num_steps: int = 500, num_leapfrog: int = 5,
+                       pilot_chains: int = 4, batch_size: int = 100, seed: int = 0) -> torch.Tensor:
+    """Annealed importance sampling (Neal 2001; as Wu et al. 2017 evaluate decoders) with HMC transitions.
+
+    Anneals π_t(z) ∝ p₀(z)^(1−β_t) p(x, z)^β_t from p₀ = the prior (or the guide's q(z|x)
+    when ``guide`` is given) to the posterior over ``num_steps`` geometrically spaced β's,
+    with one HMC transition per intermediate distribution. The estimate is logsumexp over
+    ``num_chains`` chains of the AIS log-weights minus log(num_chains): a stochastic lower
+    bound on log p(x) whose gap shrinks as ``num_steps`` grows.
+
+    Step sizes: adapting each chain's step size from its own acceptances biases the weights
+    (the kernel at step t would depend on that chain's path; measured here: the error grew
+    from 0.05 to 0.96 nats as num_steps went from 100 to 1000). So ``pilot_chains``
+    independent chains per point run the same schedule first, adapting toward 90% acceptance,
+    and the AIS chains reuse their recorded step sizes, frozen.
+    """
+    if num_steps < 1 or num_chains < 1 or pilot_chains < 1:
+        raise ValueError("ais needs num_steps, num_chains and pilot_chains >= 1")
+    betas = torch.cat([torch.zeros(1), torch.logspace(-4, 0, num_steps)]).tolist()
+
+    def anneal(xb, chains, step_sizes=None):
+        """Run ``chains`` chains per point; adapt and record step sizes when none are given."""
+        b = len(xb)
+        x_rep = xb.repeat(chains, 1)  # chain c of point i sits at row c * b + i
+        if guide is None:
+            z = torch.randn(len(x_rep), model.latent_dim, device=xb.device)
+            log_p0 = lambda z: torch.distributions.Normal(0.0, 1.0).log_prob(z).sum(-1)  # noqa: E731
+        else:
+            with torch.no_grad():
+                q = guide.posterior(x_rep)
+                z = q.sample()
+            log_p0 = q.log_prob
+        log_w = torch.zeros(len(x_rep), device=xb.device)
+        step = torch.full((len(x_rep),), 0.1, device=xb.device)
+        recorded = []
+        for t, (prev, beta) in enumerate(zip(betas[:-1], betas[1:])):
+            with torch.no_grad():
+                log_w += (beta - prev) * (log_joint_per_point(model, x_rep, z) - log_p0(z))
+            kernel = PerPointHMC(lambda z, beta=beta: (1 - beta) * log_p0(z) + beta * log_joint_per_point(model, x_rep, z), num_leapfrog)
+            if step_sizes is None:
+                recorded.append(step.reshape(chains, b).log().mean(0).exp())  # per point, over pilot chains
+                z, _, step = kernel(z, step, adapt=True)
+            else:
+                z, _, _ = kernel(z, step_sizes[t].repeat(chains), adapt=False)
+        return log_w.reshape(chains, b), recorded
+
+    def estimate(xb):
+        _, step_sizes = anneal(xb, pilot_chains)
+        log_w, _ = anneal(xb, num_chains, step_sizes)
+        return torch.logsumexp(log_w, 0) - math.log(num_chains)
+
+    return _seeded_chunks(x, batch_size, seed, estimate)

@@ -1,0 +1,52 @@
+"""Every log-likelihood estimator against the exact log p(x) of the linear-Gaussian model."""
+
+import pyro
+import torch
+
+from conftest import linear_gaussian_problem
+from data import Split
+from guides import DiagonalGaussianGuide
+from guides.exact import ExactPosteriorGuide
+from inference import AEVB, evaluate, fit, make_optimizer
+from inference.marginal import ais_log_likelihood, appendix_d_log_likelihood
+
+
+def test_importance_sampling_with_the_exact_posterior_is_exact():
+    model, _, x = linear_gaussian_problem(dtype=torch.float64)
+    estimate = evaluate.log_likelihood_per_point(model, ExactPosteriorGuide(model), x, num_samples=10)
+    torch.testing.assert_close(estimate, model.log_marginal(x).detach(), atol=1e-4, rtol=0)
+
+
+def test_importance_sampling_with_a_fitted_amortised_guide():
+    model, train, test = linear_gaussian_problem()
+    model.train(False)
+    for p in model.parameters():
+        p.requires_grad_(False)  # the model is fixed: only q(z|x) is fitted
+    guide = DiagonalGaussianGuide(data_dim=5, latent_dim=2, hidden_dim=32)
+    algorithm = AEVB(model, guide)
+    optimizer = make_optimizer("adam", guide.parameters(), 3e-3)
+    fit(algorithm, optimizer, Split(train, (1, 5)), epochs=40, batch_size=50, progress=False)
+    exact = model.log_marginal(test)
+    estimate = evaluate.log_likelihood_per_point(model, guide, test, num_samples=5000)
+    elbo = evaluate.elbo_per_point(model, guide, test, num_samples=100)
+    assert (estimate - exact).mean().abs() < 0.05
+    assert (exact - elbo).mean() > 0.05  # the diagonal guide is not exact: the check above is not trivial
+
+
+def test_ais_from_the_prior():
+    model, _, x = linear_gaussian_problem(num_test=100)
+    estimate = ais_log_likelihood(model, x, num_chains=8, num_steps=300, num_leapfrog=3)
+    assert (estimate - model.log_marginal(x)).mean().abs() < 0.1
+
+
+def test_ais_from_a_guide_with_a_short_schedule():
+    model, _, x = linear_gaussian_problem(num_test=100)
+    estimate = ais_log_likelihood(model, x, guide=ExactPosteriorGuide(model, scale=1.5), num_chains=4, num_steps=30)
+    assert (estimate - model.log_marginal(x)).mean().abs() < 0.1
+
+
+def test_appendix_d():
+    model, _, x = linear_gaussian_problem(num_test=100)
+    estimate = appendix_d_log_likelihood(model, x, num_samples=100, burn_in=100)
+    assert (estimate - model.log_marginal(x)).mean().abs() < 0.5
+    pyro.set_rng_seed(0)

@@ -1,0 +1,46 @@
+import torch
+
+from conftest import linear_gaussian_problem
+from guides.exact import ExactPosteriorGuide
+from inference.mcem import MonteCarloEM
+
+
+def test_e_step_adapts_to_90_percent_and_leaves_the_exact_posterior_invariant():
+    model, _, x = linear_gaussian_problem(num_test=1)
+    chains = 4000
+    xs = x.expand(chains, -1).contiguous()  # many chains on one point
+    mcem = MonteCarloEM(model, num_data=chains)
+    index = torch.arange(chains)
+    exact = model.posterior(x[:1])
+    with torch.no_grad():
+        mcem.z.copy_(exact.sample((chains,)).squeeze(1))
+    accept = []
+    for t in range(250):  # adaptation (from a step size of 0.05, ×1.02 at most per transition)
+        mcem.e_step(xs, index)
+        accept.append(mcem.accept_prob.mean().item())
+    assert abs(sum(accept[-20:]) / 20 - 0.9) < 0.05
+    with torch.no_grad():
+        mcem.z.copy_(exact.sample((chains,)).squeeze(1))
+    for _ in range(10):  # frozen step sizes: the transitions must keep p(z|x) invariant
+        mcem.e_step(xs, index, adapt=False)
+    z = mcem.z
+    mean, cov = exact.loc[0].detach(), exact.covariance_matrix[0].detach()
+    se = (cov.diagonal() / chains).sqrt()
+    assert ((z.mean(0) - mean).abs() < 4 * se).all()
+    sample_cov = torch.cov(z.T)
+    # standard error of a covariance entry ≈ sqrt((Σᵢᵢ Σⱼⱼ + Σᵢⱼ²) / n)
+    cov_se = ((cov.diagonal()[:, None] * cov.diagonal()[None, :] + cov**2) / chains).sqrt()
+    assert ((sample_cov - cov).abs() < 4 * cov_se).all()
+
+
+def test_mcem_refuses_a_guide_and_keeps_its_state_in_the_state_dict():
+    model, _, _ = linear_gaussian_problem()
+    try:
+        MonteCarloEM(model, ExactPosteriorGuide(model), num_data=10)
+        raised = False
+    except ValueError as e:
+        raised = "no encoder" in str(e)
+    assert raised
+    mcem = MonteCarloEM(model, num_data=10)
+    assert set(mcem.state_dict()) == {"z", "step_size", "accept_prob"}
+    assert [id(p) for p in mcem.parameters()] == [id(p) for p in model.parameters()]
