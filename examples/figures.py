@@ -21,12 +21,24 @@ def save_samples(model, path, image_shape, num: int = 64, seed: int = 0) -> None
 
 
 @torch.no_grad()
-def save_reconstructions(model, guide, x, path, image_shape, num: int = 32) -> None:
+def save_reconstructions(model, guide, x, path, image_shape, num: int = 32, per_row: int = 8) -> None:
     """Rows of data (odd rows) above the decoder means at the encoder's posterior mean (even rows)."""
-    x = x[:num]
+    per_row = min(per_row, len(x))
+    x = x[: min(num, len(x)) // per_row * per_row]
     recon = model.decode_mean(guide.posterior(x).mean)
-    rows = torch.stack([x.reshape(-1, 8, x.shape[-1]), recon.reshape(-1, 8, x.shape[-1])], 1).reshape(-1, x.shape[-1])
-    save_image(_images(rows, image_shape), path, nrow=8, padding=1)
+    rows = torch.stack([x.reshape(-1, per_row, x.shape[-1]), recon.reshape(-1, per_row, x.shape[-1])], 1).reshape(-1, x.shape[-1])
+    save_image(_images(rows, image_shape), path, nrow=per_row, padding=1)
+
+
+def markdown_table(frame, floatfmt: str = ".3f", index: bool = True) -> str:
+    """A pandas DataFrame as a Markdown table (without pandas' optional tabulate dependency)."""
+    def cell(v):
+        return format(v, floatfmt) if isinstance(v, float) else str(v)
+
+    columns = ([frame.index.name or ""] if index else []) + [str(c) for c in frame.columns]
+    rows = [([str(i)] if index else []) + [cell(v) for v in row] for i, row in zip(frame.index, frame.itertuples(index=False))]
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
 
 
 @torch.no_grad()

@@ -1,6 +1,7 @@
 """Fitting, evaluation and checkpointing; ``ALGORITHMS`` maps ``--inference NAME`` to a factory."""
 
 from .aevb import AEVB
+from . import diagnostics
 from .checkpoint import Checkpointer, CheckpointError, TrainState, load_checkpoint, save_checkpoint
 from .evaluate import elbo_per_point, evaluate_elbo, evaluate_log_likelihood, log_likelihood_per_point
 from .optim import make_optimizer

@@ -23,24 +23,27 @@ import torch
 MAX_CHUNK_ELEMENTS = 1 << 24
 
 
+def site_log_prob_sum(trace, names=None):
+    """Σ over the trace's sample sites (all, or those in ``names``) of their *unscaled*
+    log-densities, keeping batch dimensions: the plate's N/M scale plays no part."""
+    total = 0.0
+    for name, site in trace.nodes.items():
+        if site["type"] == "sample" and name != "data" and (names is None or name in names):
+            total = total + site["fn"].log_prob(site["value"])
+    return total
+
+
 def log_importance_weights(model, guide, x: torch.Tensor, num_samples: int) -> torch.Tensor:
     """log p(x, z_s) − log q(z_s|x) for ``num_samples`` draws per point: shape (num_samples, len(x)).
 
-    Works for any model/guide pair of the collection: it sums the unscaled log-densities of
-    every sample site, so the ``"data"`` plate's N/M scale plays no part.
+    Works for any model/guide pair of the collection (guide sites the model does not have,
+    e.g. auxiliary ones, are left out).
     """
     particles = pyro.plate("eval_particles", num_samples, dim=-2)
     guide_trace = poutine.trace(particles(guide)).get_trace(x, num_data=len(x))
     model_trace = poutine.trace(poutine.replay(particles(model), trace=guide_trace)).get_trace(x, num_data=len(x))
-    log_w = x.new_zeros(num_samples, len(x))
-    for trace, sign in ((model_trace, 1.0), (guide_trace, -1.0)):
-        for name, site in trace.nodes.items():
-            if site["type"] != "sample" or name == "data" or site["infer"].get("_do_not_score"):
-                continue
-            if trace is guide_trace and name not in model_trace.nodes:
-                continue
-            log_w = log_w + sign * site["fn"].log_prob(site["value"])
-    return log_w
+    log_w = site_log_prob_sum(model_trace) - site_log_prob_sum(guide_trace, names=model_trace.nodes)
+    return log_w + x.new_zeros(num_samples, len(x))
 
 
 def _chunks(total: int, size: int):

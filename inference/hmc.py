@@ -14,18 +14,15 @@ import pyro.poutine as poutine
 import torch
 from pyro.ops.integrator import velocity_verlet
 
+from .evaluate import site_log_prob_sum
+
 
 def log_joint_per_point(model, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
     """log p(x_i, z_i) of each row, from the model's own Pyro trace (unscaled by the plate).
 
     ``z`` may carry leading sample dimensions: shape (..., len(x), latent_dim).
     """
-    trace = poutine.trace(poutine.condition(model, data={"z": z})).get_trace(x, num_data=len(x))
-    total = 0.0
-    for name, site in trace.nodes.items():
-        if site["type"] == "sample" and name != "data":
-            total = total + site["fn"].log_prob(site["value"])
-    return total
+    return site_log_prob_sum(poutine.trace(poutine.condition(model, data={"z": z})).get_trace(x, num_data=len(x)))
 
 
 class PerPointHMC:

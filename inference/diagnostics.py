@@ -1,0 +1,160 @@
+"""ArviZ posterior diagnostics: is q(z|x) any good, and did the samplers converge?
+
+* :func:`nuts_inference_data`: Pyro's NUTS (several chains) on p(z|x) for a set of points at
+  once, with the decoder fixed, as ArviZ InferenceData with dimensions ``point`` and ``latent``.
+* :func:`guide_inference_data`: draws from the guide q(z|x) for the same points, laid out the
+  same way, so that ``az.summary``, ``az.plot_pair`` and ``az.plot_density`` can show both.
+* :func:`hmc_inference_data`: the same for the per-datapoint HMC of Monte Carlo EM (Appendix E).
+* :func:`convergence`: rank-normalised R̂, bulk and tail ESS, MCSE per point and dimension,
+  with a one-line verdict per point.
+* :func:`psis`: Pareto-smoothed importance sampling of log p(x, z) − log q(z|x) (Yao,
+  Vehtari, Simpson & Gelman 2018): k̂ per point (< 0.5 good, 0.5–0.7 usable, > 0.7 the guide
+  is not to be trusted), with the PSIS and plain IS log-likelihood estimates side by side.
+"""
+
+import contextlib
+import math
+import warnings
+
+import numpy as np
+import pyro
+import torch
+from pyro.infer import MCMC, NUTS
+
+from .hmc import PerPointHMC, log_joint_per_point
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", FutureWarning)  # ArviZ 0.23 announces its 1.0 refactor at import
+    import arviz as az
+
+R_HAT_MAX, ESS_MIN = 1.01, 400
+K_HAT_GOOD, K_HAT_USABLE = 0.5, 0.7
+
+
+@contextlib.contextmanager
+def frozen(module):
+    """The decoder is fixed while sampling z: no graph is built for its parameters."""
+    flags, training = [p.requires_grad for p in module.parameters()], module.training
+    module.requires_grad_(False).train(False)  # eval mode: Pyro registers no frozen parameters
+    try:
+        yield module
+    finally:
+        module.train(training)
+        for p, flag in zip(module.parameters(), flags):
+            p.requires_grad_(flag)
+
+
+def posterior_program(model, x):
+    """p(z | x) for the rows of ``x`` jointly: one Pyro program, z of shape (points, latent)."""
+
+    def program():
+        with pyro.plate("point", len(x)):
+            z = pyro.sample("z", model.prior(x))
+            pyro.sample("x", model.likelihood(z), obs=x)
+
+    return program
+
+
+def _coords(indices, latent_dim):
+    return {"point": np.asarray(indices), "latent": np.arange(latent_dim)}
+
+
+def nuts_inference_data(model, x, indices, *, num_chains=4, num_samples=500, warmup_steps=500, seed=0, progress=False):
+    """Run NUTS on p(z|x) for all points at once and convert with ``az.from_pyro``.
+
+    All points share one NUTS trajectory (one program, z of shape (points, latent)), which
+    is how a batch of independent posteriors is sampled in one MCMC run; the diagonal mass
+    matrix adapts to each point's scales. Returns (InferenceData, number of divergences).
+    """
+    if num_chains < 4:
+        raise ValueError("use at least 4 chains: R-hat compares chains")
+    pyro.set_rng_seed(seed)
+    with frozen(model), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="num_chains=")  # chains run one after another on small machines
+        mcmc = MCMC(
+            NUTS(posterior_program(model, x), adapt_step_size=True, adapt_mass_matrix=True, target_accept_prob=0.9),
+            num_samples=num_samples, warmup_steps=warmup_steps, num_chains=num_chains, disable_progbar=not progress,
+        )
+        mcmc.run()
+        idata = az.from_pyro(
+            mcmc, log_likelihood=False, coords={**_coords(indices, model.latent_dim), "pixel": np.arange(x.shape[1])},
+            dims={"z": ["point", "latent"], "x": ["point", "pixel"]},
+        )
+    divergences = int(idata.sample_stats["diverging"].sum()) if "diverging" in idata.sample_stats else 0
+    return idata, divergences
+
+
+def guide_inference_data(guide, x, indices, *, num_samples=1000, seed=0):
+    """Draws z ~ q(z|x) for the same points, as InferenceData with the same dimensions (one chain)."""
+    with torch.no_grad(), torch.random.fork_rng():
+        torch.manual_seed(seed)
+        draws = guide.posterior(x).sample((num_samples,))
+    return az.from_dict(
+        posterior={"z": draws.cpu().numpy()[None]}, coords=_coords(indices, draws.shape[-1]), dims={"z": ["point", "latent"]}
+    )
+
+
+def hmc_inference_data(model, x, indices, *, num_chains=4, num_samples=500, warmup_steps=500, num_leapfrog=10, seed=0):
+    """Monte Carlo EM's E-step sampler (per-datapoint HMC, Appendix E) run as ``num_chains`` chains
+    per point from the prior, adapted during warm-up and frozen after, as InferenceData."""
+    with torch.random.fork_rng(), frozen(model):
+        torch.manual_seed(seed)
+        x_rep = x.repeat(num_chains, 1)
+        kernel = PerPointHMC(lambda z: log_joint_per_point(model, x_rep, z), num_leapfrog)
+        z = torch.randn(len(x_rep), model.latent_dim, dtype=x.dtype, device=x.device)
+        step = torch.full((len(x_rep),), 0.05, dtype=x.dtype, device=x.device)
+        for _ in range(warmup_steps):
+            z, _, step = kernel(z, step, adapt=True)
+        draws, accept = [], []
+        for _ in range(num_samples):
+            z, a, _ = kernel(z, step, adapt=False)
+            draws.append(z.reshape(num_chains, len(x), -1))
+            accept.append(a.reshape(num_chains, len(x)))
+    samples = torch.stack(draws, 1).cpu().numpy()  # (chain, draw, point, latent)
+    return az.from_dict(
+        posterior={"z": samples}, sample_stats={"accept_prob": torch.stack(accept, 1).mean(-1).cpu().numpy()},
+        coords=_coords(indices, model.latent_dim), dims={"z": ["point", "latent"]},
+    )
+
+
+def convergence(idata, divergences: int = 0):
+    """``az.summary`` (rank-normalised R̂, bulk/tail ESS, MCSE) per point and latent dimension, and a
+    one-line verdict per point: converged when every dimension has R̂ < 1.01 and bulk ESS > 400."""
+    summary = az.summary(idata, var_names=["z"], kind="all", round_to="none")
+    point_of = {row: row.split("[")[1].split(",")[0] for row in summary.index}
+    verdicts = {}
+    for point in dict.fromkeys(point_of.values()):
+        rows = summary[[point_of[r] == point for r in summary.index]]
+        problems = []
+        if rows["r_hat"].max() >= R_HAT_MAX:
+            problems.append(f"max R-hat {rows['r_hat'].max():.3f} >= {R_HAT_MAX}")
+        if rows["ess_bulk"].min() <= ESS_MIN:
+            problems.append(f"min bulk ESS {rows['ess_bulk'].min():.0f} <= {ESS_MIN}")
+        if divergences:
+            problems.append(f"{divergences} divergent transitions in the joint run")
+        verdicts[point] = "converged" if not problems else "NOT converged: " + "; ".join(problems)
+    return summary, verdicts
+
+
+def psis(model, guide, x, *, num_samples=1000, seed=0):
+    """PSIS on the importance weights of q(z|x) for each point: k̂, and the PSIS and plain IS
+    log-likelihood estimates (nats). Returns a dict of numpy arrays of length ``len(x)``."""
+    with torch.no_grad(), torch.random.fork_rng():
+        torch.manual_seed(seed)
+        q = guide.posterior(x)
+        z = q.sample((num_samples,))
+        log_w = (log_joint_per_point(model, x, z) - q.log_prob(z)).T.double().cpu().numpy()  # (points, samples)
+    smoothed, khat = az.psislw(log_w, reff=1.0, normalize=False)
+    log_s = math.log(num_samples)
+    return {
+        "khat": np.asarray(khat),
+        "log_weights": log_w,
+        "psis_log_likelihood": np.logaddexp.reduce(smoothed, axis=-1) - log_s,
+        "is_log_likelihood": np.logaddexp.reduce(log_w, axis=-1) - log_s,
+    }
+
+
+def khat_verdict(k: float) -> str:
+    if k < K_HAT_GOOD:
+        return "good"
+    return "usable" if k < K_HAT_USABLE else "not to be trusted"

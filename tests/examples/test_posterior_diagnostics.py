@@ -1,0 +1,64 @@
+import subprocess
+import sys
+
+import arviz as az
+import pandas as pd
+import pytest
+import torch
+
+from conftest import ROOT, mnist_dir, requires_mnist
+from inference import load_checkpoint, save_checkpoint
+
+SCRIPT = ROOT / "examples" / "posterior_diagnostics.py"
+TRAIN = ROOT / "examples" / "mnist_aevb.py"
+
+
+def run(script, *args):
+    return subprocess.run([sys.executable, str(script), *map(str, args)], capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    out = tmp_path_factory.mktemp("trained")
+    result = run(TRAIN, "--epochs", "1", "--latent-dim", "2", "--hidden-dim", "20", "--train-size", "300", "--test-size", "20",
+                 "--eval-samples", "10", "--quiet", "--device", "cpu", "--out", out, "--data-dir", mnist_dir())
+    assert result.returncode == 0, result.stderr
+    return out / "checkpoint.pt"
+
+
+@requires_mnist
+def test_program_writes_every_file_with_the_right_content(checkpoint, tmp_path):
+    result = run(SCRIPT, "--checkpoint", checkpoint, "--indices", "3", "5", "--num-samples", "40", "--warmup", "40",
+                 "--guide-samples", "200", "--out", tmp_path, "--data-dir", mnist_dir())
+    assert result.returncode == 0, result.stderr
+    posterior = az.from_netcdf(tmp_path / "posterior.nc")
+    guide = az.from_netcdf(tmp_path / "guide.nc")
+    assert {"posterior", "sample_stats"} <= set(posterior.groups())
+    assert posterior.posterior["z"].dims == ("chain", "draw", "point", "latent")
+    assert posterior.posterior["z"].shape == (4, 40, 2, 2) and list(posterior.posterior["point"].values) == [3, 5]
+    assert guide.posterior["z"].shape == (1, 200, 2, 2) and list(guide.posterior["point"].values) == [3, 5]
+    summary = pd.read_csv(tmp_path / "summary.csv", index_col=0)
+    assert {"mean", "sd", "mcse_mean", "mcse_sd", "ess_bulk", "ess_tail", "r_hat"} <= set(summary.columns)
+    assert list(summary.index) == ["z[3, 0]", "z[3, 1]", "z[5, 0]", "z[5, 1]"]
+    report = (tmp_path / "report.md").read_text()
+    assert "| 3 |" in report and "| 5 |" in report and "k-hat" in report and "PSIS log p(x)" in report
+    for name in ("trace.png", "pair.png", "khat.png", "reconstructions.png"):
+        assert (tmp_path / name).stat().st_size > 1000
+
+
+@requires_mnist
+@pytest.mark.parametrize("case", ["missing", "index", "incompatible"])
+def test_bad_input_gives_one_line(checkpoint, tmp_path, case):
+    path, indices = checkpoint, ["0"]
+    if case == "missing":
+        path = tmp_path / "nope.pt"
+    elif case == "index":
+        indices = ["10000"]
+    else:
+        state = load_checkpoint(checkpoint)
+        state["config"]["hidden_dim"] = 99
+        path = tmp_path / "other.pt"
+        save_checkpoint(path, {k: v for k, v in state.items() if k != "format"})
+    result = run(SCRIPT, "--checkpoint", path, "--indices", *indices, "--out", tmp_path / "o", "--data-dir", mnist_dir())
+    assert result.returncode != 0 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert {"missing": "checkpoint not found", "index": "out of range", "incompatible": "not a checkpoint of an MNIST model"}[case] in result.stderr
