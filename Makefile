@@ -27,6 +27,7 @@ test: data
 bench: data
 	$(PY) benchmarks/throughput.py
 	$(PY) benchmarks/quality.py --epochs 10
+	$(PY) benchmarks/overheads.py
 
 clean:
 	rm -rf $(VENV) runs build *.egg-info

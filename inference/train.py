@@ -76,6 +76,9 @@ def fit(
     batch_size = min(batch_size, num_data)
     prior_params = list(prior_params or [])
     device = train.x.device
+    updates = getattr(algorithm, "updates_per_batch", 1)
+    metric = getattr(algorithm, "train_metric", "train_elbo")
+    begin_batch = getattr(algorithm, "begin_batch", None)
     for epoch in range(state.epoch + 1, epochs + 1):
         generator = epoch_generator(seed, epoch, device)
         batches = minibatches(num_data, batch_size, generator, device)
@@ -83,9 +86,6 @@ def fit(
         total, count, start = 0.0, 0, time.perf_counter()
         # Pyro's per-step argument checks are off in the hot loop: the data layer has
         # validated the data once, and the guides' scales are positive by construction.
-        updates = getattr(algorithm, "updates_per_batch", 1)
-        metric = getattr(algorithm, "train_metric", "train_elbo")
-        begin_batch = getattr(algorithm, "begin_batch", None)
         with pyro.validation_enabled(False):
             for step, index in enumerate(bar, 1):
                 x = train.x[index]

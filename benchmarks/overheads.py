@@ -1,0 +1,99 @@
+#!/usr/bin/env python
+"""Where the time of a training step goes: the measurements behind docs/benchmark.md's reading.
+
+    python benchmarks/overheads.py
+
+1. Fixed cost per step: the same step with tiny layers (4-3-2 units), where compute is
+   negligible, for plain PyTorch, our eager Pyro path and our --jit path.
+2. The Bernoulli log-density on 15.7M logits: pyro's Bernoulli (binary_cross_entropy_with_logits)
+   against FastBernoulli's x*l - softplus(l), for x of the logits' shape and for x broadcast
+   over 200 samples (as in evaluation).
+3. bf16 autocast on this CPU: one 100x784x500 product, and a training step of the
+   fused-Adam reference and of our eager path, with and without autocast.
+Each number is the median of 5 repeats.
+"""
+
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import pyro
+import torch
+import pyro.distributions as dist
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from guides import DiagonalGaussianGuide  # noqa: E402
+from inference import AEVB, make_optimizer  # noqa: E402
+from models import BernoulliVAE  # noqa: E402
+from models.likelihoods import FastBernoulli  # noqa: E402
+from reference_vae import ReferenceVAE  # noqa: E402
+
+
+def timed(fn, n, repeats=5, warmup=10):
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(n):
+            fn()
+        times.append((time.perf_counter() - start) / n)
+    return statistics.median(times)
+
+
+def step_fn(loss_fn, optimizer, x, amp=False):
+    def step():
+        optimizer.zero_grad(set_to_none=True)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
+            loss = loss_fn(x)
+        loss.backward()
+        optimizer.step()
+    return step
+
+
+def ours(d, h, z, jit=False):
+    pyro.clear_param_store()
+    algorithm = AEVB(BernoulliVAE(d, z, h), DiagonalGaussianGuide(d, z, h), jit=jit)
+    return (lambda x: algorithm.loss(x, num_data=60000)), make_optimizer("adam", algorithm.parameters(), 1e-3)
+
+
+def reference(d, h, z, fused):
+    model = ReferenceVAE(d, h, z)
+    return model, torch.optim.Adam(model.parameters(), lr=1e-3, **({"fused": True} if fused else {}))
+
+
+def main():
+    torch.manual_seed(0)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads\n\n1. fixed cost per step (4-3-2 layers, batch 100)\n")
+    tiny = torch.bernoulli(torch.full((100, 4), 0.3))
+    with pyro.validation_enabled(False):
+        rows = {"plain PyTorch (torch.optim.Adam)": step_fn(*reference(4, 3, 2, False), tiny),
+                "ours, eager": step_fn(*ours(4, 3, 2), tiny), "ours, --jit": step_fn(*ours(4, 3, 2, jit=True), tiny)}
+        for name, fn in rows.items():
+            print(f"| {name} | {timed(fn, 300) * 1e3:.2f} ms |")
+
+    print("\n2. Bernoulli log-density of 15.7M logits\n")
+    logits = torch.randn(200, 100, 784)
+    for label, x in (("x of the same shape", torch.bernoulli(torch.full((200, 100, 784), 0.13))),
+                     ("x broadcast over 200 samples", torch.bernoulli(torch.full((100, 784), 0.13)))):
+        library = timed(lambda: dist.Bernoulli(logits=logits, validate_args=False).log_prob(x), 3, warmup=1)
+        fast = timed(lambda: FastBernoulli(logits=logits).log_prob(x), 3, warmup=1)
+        print(f"| {label}: pyro Bernoulli | {library * 1e3:.0f} ms |\n| {label}: FastBernoulli | {fast * 1e3:.0f} ms |")
+
+    print("\n3. bf16 autocast (avx512_bf16 where the CPU has it)\n")
+    a, w = torch.randn(100, 784), torch.randn(500, 784)
+    print(f"| 100x784x500 product, float32 | {timed(lambda: a @ w.T, 200) * 1e6:.0f} us |")
+    print(f"| 100x784x500 product, bfloat16 | {timed(lambda: a.bfloat16() @ w.bfloat16().T, 200) * 1e6:.0f} us |")
+    batch = torch.bernoulli(torch.full((100, 784), 0.13))
+    with pyro.validation_enabled(False):
+        for name, build in (("reference, fused Adam", lambda: reference(784, 500, 20, True)), ("ours, eager", lambda: ours(784, 500, 20))):
+            for amp in (False, True):
+                loss_fn, optimizer = build()
+                seconds = timed(step_fn(loss_fn, optimizer, batch, amp), 50)
+                print(f"| {name}, {'bf16 autocast' if amp else 'float32'} | {100 / seconds:,.0f} examples/s |")
+
+
+if __name__ == "__main__":
+    main()
