@@ -21,7 +21,8 @@ import pyro
 import torch
 from pyro.infer import MCMC, NUTS
 
-from .hmc import PerPointHMC, log_joint_per_point
+from .hmc import log_joint_per_point
+from .marginal import hmc_posterior_samples
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", FutureWarning)  # ArviZ 0.23 announces its 1.0 refactor at import
@@ -99,22 +100,10 @@ def hmc_inference_data(model, x, indices, *, num_chains=4, num_samples=500, warm
     per point from the prior, adapted during warm-up and frozen after, as InferenceData."""
     with torch.random.fork_rng(), frozen(model):
         torch.manual_seed(seed)
-        x_rep = x.repeat(num_chains, 1)
-        kernel = PerPointHMC(lambda z: log_joint_per_point(model, x_rep, z), num_leapfrog)
-        z = torch.randn(len(x_rep), model.latent_dim, dtype=x.dtype, device=x.device)
-        step = torch.full((len(x_rep),), 0.05, dtype=x.dtype, device=x.device)
-        for _ in range(warmup_steps):
-            z, _, step = kernel(z, step, adapt=True)
-        draws, accept = [], []
-        for _ in range(num_samples):
-            z, a, _ = kernel(z, step, adapt=False)
-            draws.append(z.reshape(num_chains, len(x), -1))
-            accept.append(a.reshape(num_chains, len(x)))
-    samples = torch.stack(draws, 1).cpu().numpy()  # (chain, draw, point, latent)
-    return az.from_dict(
-        posterior={"z": samples}, sample_stats={"accept_prob": torch.stack(accept, 1).mean(-1).cpu().numpy()},
-        coords=_coords(indices, model.latent_dim), dims={"z": ["point", "latent"]},
-    )
+        draws = hmc_posterior_samples(model, x.repeat(num_chains, 1), num_samples, burn_in=warmup_steps,
+                                      num_leapfrog=num_leapfrog, initial_step_size=0.05)
+    samples = draws.reshape(num_samples, num_chains, len(x), -1).transpose(0, 1).cpu().numpy()  # (chain, draw, point, latent)
+    return az.from_dict(posterior={"z": samples}, coords=_coords(indices, model.latent_dim), dims={"z": ["point", "latent"]})
 
 
 def convergence(idata, divergences: int = 0):

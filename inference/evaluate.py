@@ -33,6 +33,13 @@ def site_log_prob_sum(trace, names=None):
     return total
 
 
+def guide_and_model_traces(model, guide, x: torch.Tensor, **kwargs):
+    """z ~ q(z|x) traced from the guide, and the model's trace replayed on those z."""
+    guide_trace = poutine.trace(guide).get_trace(x, **kwargs)
+    model_trace = poutine.trace(poutine.replay(model, trace=guide_trace)).get_trace(x, **kwargs)
+    return guide_trace, model_trace
+
+
 def log_importance_weights(model, guide, x: torch.Tensor, num_samples: int) -> torch.Tensor:
     """log p(x, z_s) − log q(z_s|x) for ``num_samples`` draws per point: shape (num_samples, len(x)).
 
@@ -40,8 +47,7 @@ def log_importance_weights(model, guide, x: torch.Tensor, num_samples: int) -> t
     e.g. auxiliary ones, are left out).
     """
     particles = pyro.plate("eval_particles", num_samples, dim=-2)
-    guide_trace = poutine.trace(particles(guide)).get_trace(x, num_data=len(x))
-    model_trace = poutine.trace(poutine.replay(particles(model), trace=guide_trace)).get_trace(x, num_data=len(x))
+    guide_trace, model_trace = guide_and_model_traces(particles(model), particles(guide), x, num_data=len(x))
     log_w = site_log_prob_sum(model_trace) - site_log_prob_sum(guide_trace, names=model_trace.nodes)
     return log_w + x.new_zeros(num_samples, len(x))
 

@@ -27,8 +27,8 @@ def hmc_posterior_samples(model, x, num_samples: int, *, burn_in: int = 100, num
     """``num_samples`` draws per point from p(z|x) by HMC (one draw per transition after
     ``burn_in`` adapting transitions; step sizes are frozen while collecting): shape (S, B, K)."""
     kernel = PerPointHMC(lambda z: log_joint_per_point(model, x, z), num_leapfrog)
-    z = torch.randn(len(x), model.latent_dim, device=x.device) if z_init is None else z_init
-    step_size = torch.full((len(x),), initial_step_size, device=x.device)
+    z = torch.randn(len(x), model.latent_dim, dtype=x.dtype, device=x.device) if z_init is None else z_init
+    step_size = torch.full((len(x),), initial_step_size, dtype=x.dtype, device=x.device)
     for _ in range(burn_in):
         z, _, step_size = kernel(z, step_size, adapt=True)
     samples = []
@@ -93,15 +93,15 @@ def ais_log_likelihood(model, x, *, guide=None, num_chains: int = 16, num_steps:
         b = len(xb)
         x_rep = xb.repeat(chains, 1)  # chain c of point i sits at row c * b + i
         if guide is None:
-            z = torch.randn(len(x_rep), model.latent_dim, device=xb.device)
+            z = torch.randn(len(x_rep), model.latent_dim, dtype=xb.dtype, device=xb.device)
             log_p0 = lambda z: torch.distributions.Normal(0.0, 1.0).log_prob(z).sum(-1)  # noqa: E731
         else:
             with torch.no_grad():
                 q = guide.posterior(x_rep)
                 z = q.sample()
             log_p0 = q.log_prob
-        log_w = torch.zeros(len(x_rep), device=xb.device)
-        step = torch.full((len(x_rep),), 0.1, device=xb.device)
+        log_w = torch.zeros(len(x_rep), dtype=xb.dtype, device=xb.device)
+        step = torch.full((len(x_rep),), 0.1, dtype=xb.dtype, device=xb.device)
         recorded = []
         for t, (prev, beta) in enumerate(zip(betas[:-1], betas[1:])):
             with torch.no_grad():

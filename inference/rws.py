@@ -1,8 +1,9 @@
 """Reweighted wake-sleep through Pyro's :class:`pyro.infer.ReweightedWakeSleep`, where it runs."""
 
-import pyro.poutine as poutine
 import torch
 from pyro.infer import ReweightedWakeSleep
+
+from .evaluate import guide_and_model_traces
 
 
 class RWS:
@@ -38,7 +39,6 @@ class RWS:
         # The same sum that ReweightedWakeSleep.loss_and_grads back-propagates.
         theta_loss, phi_loss = self.rws._loss(self.model, self.guide, (x,), kwargs)
         with torch.no_grad():
-            guide_trace = poutine.trace(self.guide).get_trace(x, **kwargs)
-            model_trace = poutine.trace(poutine.replay(self.model, trace=guide_trace)).get_trace(x, **kwargs)
+            guide_trace, model_trace = guide_and_model_traces(self.model, self.guide, x, **kwargs)
             bound = model_trace.log_prob_sum() - guide_trace.log_prob_sum()
         return theta_loss + phi_loss, bound

@@ -3,6 +3,8 @@
 import pyro.poutine as poutine
 import torch
 
+from .evaluate import guide_and_model_traces
+
 
 class WakeSleep:
     """The wake-sleep algorithm with the same model, encoder, minibatches and optimiser as AEVB.
@@ -32,10 +34,8 @@ class WakeSleep:
 
     def step(self, x, *, num_data, index=None):
         kwargs = {"num_data": num_data, "index": index}
-        # Wake: z ~ q(z|x) held fixed; the gradient of log p(x, z) reaches θ only.
-        with torch.no_grad():
-            guide_trace = poutine.trace(self.guide).get_trace(x, **kwargs)
-        model_trace = poutine.trace(poutine.replay(self.model, trace=guide_trace)).get_trace(x, **kwargs)
+        # Wake: z ~ q(z|x) held fixed (a no-grad guide); the gradient of log p(x, z) reaches θ only.
+        guide_trace, model_trace = guide_and_model_traces(self.model, torch.no_grad()(self.guide), x, **kwargs)
         log_joint = model_trace.log_prob_sum()
         # Sleep: a dream from the generative model; the gradient of log q(z̃|x̃) reaches φ only.
         with torch.no_grad():

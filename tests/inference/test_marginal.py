@@ -50,3 +50,10 @@ def test_appendix_d():
     estimate = appendix_d_log_likelihood(model, x, num_samples=100, burn_in=100)
     assert (estimate - model.log_marginal(x)).mean().abs() < 0.5
     pyro.set_rng_seed(0)
+
+
+def test_hmc_estimators_keep_the_models_dtype():
+    model, _, x = linear_gaussian_problem(num_test=3, dtype=torch.float64)
+    for estimate in (appendix_d_log_likelihood(model, x, num_samples=4, burn_in=2),
+                     ais_log_likelihood(model, x, num_chains=2, num_steps=3, pilot_chains=1)):
+        assert estimate.dtype == torch.float64 and torch.isfinite(estimate).all()
