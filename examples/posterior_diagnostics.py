@@ -21,7 +21,6 @@ warnings.simplefilter("ignore", FutureWarning)
 import figures  # noqa: E402  (examples/figures.py; sets the Agg backend)
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
-import torch  # noqa: E402
 
 import data  # noqa: E402
 from guides import GUIDES  # noqa: E402

@@ -5,7 +5,7 @@ import pyro.distributions as dist
 import torch
 from torch import nn
 
-from models.networks import LOGVAR_MAX, LOGVAR_MIN, MLP, init_paper_, register_module
+from models.networks import LOGVAR_MAX, LOGVAR_MIN, make_mlp, register_module
 from models.vae import data_plate
 
 
@@ -21,11 +21,7 @@ class DiagonalGaussianGuide(nn.Module):
     def __init__(self, data_dim: int = 784, latent_dim: int = 20, hidden_dim: int = 500, init: str = "default"):
         super().__init__()
         self.data_dim, self.latent_dim, self.hidden_dim = data_dim, latent_dim, hidden_dim
-        self.encoder = MLP(data_dim, hidden_dim, 2 * latent_dim)
-        if init == "paper":
-            init_paper_(self.encoder)
-        elif init != "default":
-            raise ValueError(f"init must be 'default' or 'paper', got {init!r}")
+        self.encoder = make_mlp(data_dim, hidden_dim, 2 * latent_dim, init)
 
     def posterior(self, x: torch.Tensor) -> dist.TorchDistribution:
         """q_φ(z|x) for a batch ``x`` of shape ``(batch, data_dim)``."""

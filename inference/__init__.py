@@ -14,7 +14,7 @@ from .wake_sleep import WakeSleep
 from .experiment import ALGORITHMS
 
 __all__ = [
-    "ALGORITHMS", "AEVB", "MonteCarloEM", "RWS", "WakeSleep", "ais_log_likelihood", "appendix_d_log_likelihood", "Checkpointer", "CheckpointError", "TrainState", "TrainingDiverged",
+    "ALGORITHMS", "AEVB", "diagnostics", "MonteCarloEM", "RWS", "WakeSleep", "ais_log_likelihood", "appendix_d_log_likelihood", "Checkpointer", "CheckpointError", "TrainState", "TrainingDiverged",
     "elbo_per_point", "evaluate_elbo", "evaluate_log_likelihood", "fit", "load_checkpoint",
     "log_likelihood_per_point", "make_optimizer", "save_checkpoint",
 ]

@@ -57,20 +57,28 @@ def _chunks(total: int, size: int):
         yield start, min(size, total - start)
 
 
-@torch.no_grad()
-def _per_point(model, guide, x, num_samples, reduce, batch_size, seed):
-    """Apply ``reduce(log_w_chunk, running)`` over sample chunks for every point, in point batches."""
+def seeded_point_batches(x, batch_size: int, seed: int, fn) -> torch.Tensor:
+    """``fn`` on consecutive batches of the rows of ``x``, concatenated, in a forked RNG seeded
+    with ``seed`` (so every estimator draws the same way and the caller's RNG is untouched)."""
     out = []
     with torch.random.fork_rng(devices=[x.device] if x.device.type == "cuda" else []), pyro.validation_enabled(False):
         pyro.set_rng_seed(seed)
         for start, size in _chunks(len(x), batch_size):
-            xb = x[start : start + size]
-            sample_chunk = max(1, min(num_samples, MAX_CHUNK_ELEMENTS // (size * x.shape[-1])))
-            running = None
-            for _, s in _chunks(num_samples, sample_chunk):
-                running = reduce(log_importance_weights(model, guide, xb, s), running)
-            out.append(running)
+            out.append(fn(x[start : start + size]))
     return torch.cat(out)
+
+
+@torch.no_grad()
+def _per_point(model, guide, x, num_samples, reduce, batch_size, seed):
+    """Apply ``reduce(log_w_chunk, running)`` over sample chunks for every point, in point batches."""
+    def batch(xb):
+        sample_chunk = max(1, min(num_samples, MAX_CHUNK_ELEMENTS // (len(xb) * x.shape[-1])))
+        running = None
+        for _, s in _chunks(num_samples, sample_chunk):
+            running = reduce(log_importance_weights(model, guide, xb, s), running)
+        return running
+
+    return seeded_point_batches(x, batch_size, seed, batch)
 
 
 def elbo_per_point(model, guide, x, num_samples: int = 10, batch_size: int = 1000, seed: int = 0) -> torch.Tensor:

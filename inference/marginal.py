@@ -7,19 +7,10 @@ chains), chunked over points to bound memory, and seeded in a forked RNG like
 
 import math
 
-import pyro
 import torch
 
+from .evaluate import seeded_point_batches
 from .hmc import PerPointHMC, log_joint_per_point
-
-
-def _seeded_chunks(x, batch_size, seed, fn):
-    out = []
-    with torch.random.fork_rng(devices=[x.device] if x.device.type == "cuda" else []), pyro.validation_enabled(False):
-        pyro.set_rng_seed(seed)
-        for start in range(0, len(x), batch_size):
-            out.append(fn(x[start : start + batch_size]))
-    return torch.cat(out)
 
 
 def hmc_posterior_samples(model, x, num_samples: int, *, burn_in: int = 100, num_leapfrog: int = 4,
@@ -65,7 +56,7 @@ def appendix_d_log_likelihood(model, x, *, num_samples: int = 50, burn_in: int =
             log_ratio = q.log_prob(held_out) - log_joint_per_point(model, xb, held_out)
         return -(torch.logsumexp(log_ratio, 0) - math.log(len(held_out)))
 
-    return _seeded_chunks(x, batch_size, seed, estimate)
+    return seeded_point_batches(x, batch_size, seed, estimate)
 
 
 def ais_log_likelihood(model, x, *, guide=None, num_chains: int = 16, num_steps: int = 500, num_leapfrog: int = 5,
@@ -119,4 +110,4 @@ def ais_log_likelihood(model, x, *, guide=None, num_chains: int = 16, num_steps:
         log_w, _ = anneal(xb, num_chains, step_sizes)
         return torch.logsumexp(log_w, 0) - math.log(num_chains)
 
-    return _seeded_chunks(x, batch_size, seed, estimate)
+    return seeded_point_batches(x, batch_size, seed, estimate)

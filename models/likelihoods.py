@@ -1,6 +1,5 @@
 """A Bernoulli likelihood whose log-density is written out from the logits."""
 
-import torch
 import torch.nn.functional as F
 from pyro.distributions import Bernoulli
 from torch.distributions.utils import broadcast_all

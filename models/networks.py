@@ -30,6 +30,17 @@ class MLP(nn.Module):
         return self.out(torch.tanh(self.hidden(inputs)))
 
 
+def make_mlp(in_dim: int, hidden_dim: int, out_dim: int, init: str) -> MLP:
+    """The paper's one-hidden-layer tanh MLP with PyTorch's (``"default"``) or the paper's
+    (``"paper"``) initialisation: every encoder and decoder of the collection is built here."""
+    mlp = MLP(in_dim, hidden_dim, out_dim)
+    if init == "paper":
+        init_paper_(mlp)
+    elif init != "default":
+        raise ValueError(f"init must be 'default' or 'paper', got {init!r}")
+    return mlp
+
+
 def init_paper_(module: nn.Module, std: float = 0.01) -> nn.Module:
     """Draw every parameter from N(0, std²) in place, as in §5 of the paper (std = 0.01)."""
     with torch.no_grad():

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from .likelihoods import FastBernoulli
-from .networks import LOGVAR_MAX, LOGVAR_MIN, MLP, init_paper_, register_module
+from .networks import LOGVAR_MAX, LOGVAR_MIN, make_mlp, register_module
 
 
 def data_plate(x: torch.Tensor, num_data, index):
@@ -40,16 +40,6 @@ def data_plate(x: torch.Tensor, num_data, index):
     elif index.shape != (batch,):
         raise ValueError(f"index must have shape ({batch},), got {tuple(index.shape)}")
     return pyro.plate("data", num_data, subsample=index)
-
-
-def mlp_decoder(latent_dim: int, hidden_dim: int, out_dim: int, init: str) -> MLP:
-    """The paper's one-hidden-layer tanh MLP, with PyTorch's or the paper's initialisation."""
-    decoder = MLP(latent_dim, hidden_dim, out_dim)
-    if init == "paper":
-        init_paper_(decoder)
-    elif init != "default":
-        raise ValueError(f"init must be 'default' or 'paper', got {init!r}")
-    return decoder
 
 
 class VAEModel(nn.Module):
@@ -100,7 +90,7 @@ class BernoulliVAE(VAEModel):
     """
 
     def __init__(self, data_dim: int = 784, latent_dim: int = 20, hidden_dim: int = 500, init: str = "default"):
-        super().__init__(data_dim, latent_dim, mlp_decoder(latent_dim, hidden_dim, data_dim, init), hidden_dim)
+        super().__init__(data_dim, latent_dim, make_mlp(latent_dim, hidden_dim, data_dim, init), hidden_dim)
 
     def likelihood(self, z):
         # validate_args=False: the support check runs once in check_data instead.
@@ -131,7 +121,7 @@ class GaussianVAE(VAEModel):
         init: str = "default",
         sigmoid_mean: bool = True,
     ):
-        super().__init__(data_dim, latent_dim, mlp_decoder(latent_dim, hidden_dim, 2 * data_dim, init), hidden_dim)
+        super().__init__(data_dim, latent_dim, make_mlp(latent_dim, hidden_dim, 2 * data_dim, init), hidden_dim)
         self.sigmoid_mean = sigmoid_mean
 
     def likelihood(self, z):
