@@ -22,10 +22,11 @@ def save_samples(model, path, image_shape, num: int = 64, seed: int = 0) -> None
 
 @torch.no_grad()
 def save_reconstructions(model, guide, x, path, image_shape, num: int = 32, per_row: int = 8) -> None:
-    """Rows of data (odd rows) above the decoder means at the encoder's posterior mean (even rows)."""
+    """Rows of data (odd rows) above the decoder means at the guide's point summary of q(z|x)
+    (the posterior mean; for flows the base mean pushed through the flow) (even rows)."""
     per_row = min(per_row, len(x))
     x = x[: min(num, len(x)) // per_row * per_row]
-    recon = model.decode_mean(guide.posterior(x).mean)
+    recon = model.decode_mean(guide.code(x))
     rows = torch.stack([x.reshape(-1, per_row, x.shape[-1]), recon.reshape(-1, per_row, x.shape[-1])], 1).reshape(-1, x.shape[-1])
     save_image(_images(rows, image_shape), path, nrow=per_row, padding=1)
 

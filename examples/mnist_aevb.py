@@ -3,11 +3,14 @@
 
     python examples/mnist_aevb.py --epochs 5 --out runs/mnist
     python examples/mnist_aevb.py --inference wake-sleep --epochs 5 --out runs/ws
+    python examples/mnist_aevb.py --guide flow --estimator A --epochs 5 --out runs/flow
+    python examples/mnist_aevb.py --inference iwae --num-particles 5 --epochs 5 --out runs/iwae
     python examples/mnist_aevb.py --inference mcem --latent-dim 3 --hidden-dim 100 --train-size 1000 \
         --ll-estimator ais --lr 3e-3 --out runs/mcem
 
-trains the paper's VAE (784-500-Nz, tanh, Bernoulli decoder) with SVI (or a baseline:
-wake-sleep, reweighted wake-sleep, Monte Carlo EM), then writes into
+trains the paper's VAE (784-500-Nz, tanh, Bernoulli decoder) with SVI (or IWAE, full VB with a
+posterior over the decoder's weights, or a baseline: wake-sleep, reweighted wake-sleep, Monte
+Carlo EM) and any guide (diagonal, full-covariance, flow, per-datapoint mean field), then writes into
 --out: metrics.json, checkpoint.pt, samples.png, reconstructions.png, elbo.png and, for
 --latent-dim 2, manifold.png (the paper's Figure 4). All numbers are nats per datapoint.
 """
@@ -22,6 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 import figures  # noqa: E402  (examples/figures.py)
 
 from data import DataError  # noqa: E402
+from guides import FLOWS  # noqa: E402
+from guides.global_latents import AUTOGUIDES  # noqa: E402
 from inference import CheckpointError, TrainingDiverged  # noqa: E402
 from inference import experiment as exp  # noqa: E402
 
@@ -29,6 +34,14 @@ from inference import experiment as exp  # noqa: E402
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 d = exp.DEFAULTS
 parser.add_argument("--inference", choices=sorted(exp.ALGORITHMS), default=d["inference"], help="fitting algorithm")
+parser.add_argument("--guide", choices=sorted(exp.GUIDES), default=d["guide"], help="q(z|x): diag, fullcov, flow or meanfield")
+parser.add_argument("--flow-steps", type=int, default=d["flow_steps"], help="flow guide: number of conditional flow steps K")
+parser.add_argument("--flow-type", choices=sorted(FLOWS), default=d["flow_type"], help="flow guide: iaf, planar or radial")
+parser.add_argument("--global-guide", choices=sorted(AUTOGUIDES), default=d["global_guide"],
+                    help="full-vb: Pyro AutoGuide over the decoder weights (normal scales to MNIST; mvn only to small models)")
+parser.add_argument("--refine-steps", type=int, default=d["refine_steps"],
+                    help="meanfield guide: Adam steps fitting fresh parameters for each test point")
+parser.add_argument("--refine-lr", type=float, default=d["refine_lr"], help="step size of those fits")
 parser.add_argument("--ll-estimator", choices=exp.LL_ESTIMATORS, default=d["ll_estimator"],
                     help="test log-likelihood: is (guide proposal), appendix-d (HMC, Nz<5) or ais")
 parser.add_argument("--epochs", type=int, default=d["epochs"], help="total epochs (also with --resume)")
@@ -36,7 +49,7 @@ parser.add_argument("--latent-dim", type=int, default=d["latent_dim"], help="Nz"
 parser.add_argument("--hidden-dim", type=int, default=d["hidden_dim"], help="tanh units in encoder and decoder")
 parser.add_argument("--batch-size", type=int, default=d["batch_size"], help="minibatch size M")
 parser.add_argument("--estimator", choices=["A", "B"], default=d["estimator"], help="SGVB estimator: A generic, B analytic KL")
-parser.add_argument("--num-particles", type=int, default=d["num_particles"], help="L, samples of eps per datapoint")
+parser.add_argument("--num-particles", type=int, default=d["num_particles"], help="L, eps draws per datapoint (aevb, full-vb); k, importance samples (iwae, rws)")
 parser.add_argument("--jit", action="store_true", help="compile the loss with Pyro's JIT (same estimator, less Python overhead)")
 parser.add_argument("--optimizer", choices=["adam", "adagrad"], default=d["optimizer"])
 parser.add_argument("--lr", type=float, default=None, help="step size (default: 1e-3 for adam, 0.02 for adagrad)")
@@ -86,7 +99,8 @@ def main():
     exp.write_json(out / "metrics.json", metrics)
     figures.save_samples(run.model, out / "samples.png", run.train.image_shape)
     if run.guide is not None:
-        figures.save_reconstructions(run.model, run.guide, run.test.x, out / "reconstructions.png", run.train.image_shape)
+        shown = run.test.x[:32]
+        figures.save_reconstructions(*run.scoring_pair(shown), shown, out / "reconstructions.png", run.train.image_shape)
     figures.save_elbo_curves(metrics["epochs"], out / "elbo.png", f"{config['inference']} on MNIST, Nz = {config['latent_dim']}")
     if config["latent_dim"] == 2:
         figures.save_manifold(run.model, out / "manifold.png", run.train.image_shape)

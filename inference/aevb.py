@@ -25,6 +25,9 @@ class AEVB:
         (analytic KL, :class:`~pyro.infer.TraceMeanField_ELBO`; needs a guide whose KL to the
         prior is known in closed form).
     :param int num_particles: L, the number of ε draws per datapoint (vectorised when > 1).
+    :param bool vectorize_particles: draw the L particles in one vectorised pass (default), or
+        one after another (needed when the model has global latent sites, e.g. full VB's weights,
+        that a vectorised particle dimension would give a batch shape the decoder cannot take).
     :param bool jit: compile the loss with Pyro's JIT (:mod:`inference.jit`): the same
         estimator with the Python overhead of tracing removed. Needs a guide that does not
         read the minibatch ``index``.
@@ -32,14 +35,14 @@ class AEVB:
 
     name = "aevb"
 
-    def __init__(self, model, guide, estimator: str = "B", num_particles: int = 1, jit: bool = False):
+    def __init__(self, model, guide, estimator: str = "B", num_particles: int = 1, jit: bool = False, vectorize_particles: bool = True):
         if estimator not in ESTIMATORS:
             raise ValueError(f"estimator must be one of {sorted(ESTIMATORS)}, got {estimator!r}")
         if not isinstance(num_particles, int) or num_particles < 1:
             raise ValueError(f"num_particles must be a positive integer, got {num_particles!r}")
         self.model, self.guide = model, guide
         self.estimator, self.num_particles, self.jit = estimator, num_particles, jit
-        options = {"num_particles": num_particles, "vectorize_particles": num_particles > 1, "max_plate_nesting": 1}
+        options = {"num_particles": num_particles, "vectorize_particles": vectorize_particles and num_particles > 1, "max_plate_nesting": 1}
         if jit:
             self.loss_fn = ShapeKeyed(lambda: JIT_ESTIMATORS[estimator](ignore_jit_warnings=True, **options), model, guide)
         else:

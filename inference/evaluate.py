@@ -40,14 +40,18 @@ def guide_and_model_traces(model, guide, x: torch.Tensor, **kwargs):
     return guide_trace, model_trace
 
 
-def log_importance_weights(model, guide, x: torch.Tensor, num_samples: int) -> torch.Tensor:
+def log_importance_weights(model, guide, x: torch.Tensor, num_samples: int, index: torch.Tensor = None, num_data: int = None) -> torch.Tensor:
     """log p(x, z_s) − log q(z_s|x) for ``num_samples`` draws per point: shape (num_samples, len(x)).
 
     Works for any model/guide pair of the collection (guide sites the model does not have,
-    e.g. auxiliary ones, are left out).
+    e.g. auxiliary ones, are left out). ``index`` gives the rows' positions in their data set
+    of ``num_data`` points, for guides with per-datapoint parameters; log-densities are
+    unscaled, so the plate's size plays no other part.
     """
     particles = pyro.plate("eval_particles", num_samples, dim=-2)
-    guide_trace, model_trace = guide_and_model_traces(particles(model), particles(guide), x, num_data=len(x))
+    if num_data is None:
+        num_data = len(x) if index is None else max(len(x), int(index.max()) + 1)
+    guide_trace, model_trace = guide_and_model_traces(particles(model), particles(guide), x, num_data=num_data, index=index)
     log_w = site_log_prob_sum(model_trace) - site_log_prob_sum(guide_trace, names=model_trace.nodes)
     return log_w + x.new_zeros(num_samples, len(x))
 
@@ -58,24 +62,25 @@ def _chunks(total: int, size: int):
 
 
 def seeded_point_batches(x, batch_size: int, seed: int, fn) -> torch.Tensor:
-    """``fn`` on consecutive batches of the rows of ``x``, concatenated, in a forked RNG seeded
-    with ``seed`` (so every estimator draws the same way and the caller's RNG is untouched)."""
+    """``fn(x_batch, rows)`` on consecutive batches of the rows of ``x`` (``rows``: their
+    positions in ``x``), concatenated, in a forked RNG seeded with ``seed`` (so every estimator
+    draws the same way and the caller's RNG is untouched)."""
     out = []
     with torch.random.fork_rng(devices=[x.device] if x.device.type == "cuda" else []), pyro.validation_enabled(False):
         pyro.set_rng_seed(seed)
         for start, size in _chunks(len(x), batch_size):
-            out.append(fn(x[start : start + size]))
+            out.append(fn(x[start : start + size], torch.arange(start, start + size, device=x.device)))
     return torch.cat(out)
 
 
 @torch.no_grad()
 def _per_point(model, guide, x, num_samples, reduce, batch_size, seed):
     """Apply ``reduce(log_w_chunk, running)`` over sample chunks for every point, in point batches."""
-    def batch(xb):
+    def batch(xb, rows):
         sample_chunk = max(1, min(num_samples, MAX_CHUNK_ELEMENTS // (len(xb) * x.shape[-1])))
         running = None
         for _, s in _chunks(num_samples, sample_chunk):
-            running = reduce(log_importance_weights(model, guide, xb, s), running)
+            running = reduce(log_importance_weights(model, guide, xb, s, index=rows), running)
         return running
 
     return seeded_point_batches(x, batch_size, seed, batch)

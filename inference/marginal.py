@@ -56,7 +56,7 @@ def appendix_d_log_likelihood(model, x, *, num_samples: int = 50, burn_in: int =
             log_ratio = q.log_prob(held_out) - log_joint_per_point(model, xb, held_out)
         return -(torch.logsumexp(log_ratio, 0) - math.log(len(held_out)))
 
-    return seeded_point_batches(x, batch_size, seed, estimate)
+    return seeded_point_batches(x, batch_size, seed, lambda xb, rows: estimate(xb))
 
 
 def ais_log_likelihood(model, x, *, guide=None, num_chains: int = 16, num_steps: int = 500, num_leapfrog: int = 5,
@@ -110,4 +110,4 @@ def ais_log_likelihood(model, x, *, guide=None, num_chains: int = 16, num_steps:
         log_w, _ = anneal(xb, num_chains, step_sizes)
         return torch.logsumexp(log_w, 0) - math.log(num_chains)
 
-    return seeded_point_batches(x, batch_size, seed, estimate)
+    return seeded_point_batches(x, batch_size, seed, lambda xb, rows: estimate(xb))

@@ -56,6 +56,7 @@ def fit(
     checkpointer: Checkpointer = None,
     progress: bool = True,
     on_epoch_end=None,
+    max_seconds: float = None,
 ) -> TrainState:
     """Train ``algorithm`` for ``epochs`` epochs in total (continuing from ``state.epoch``).
 
@@ -67,6 +68,10 @@ def fit(
     :param evaluate: optional ``callable() -> dict`` run after each epoch (e.g. test ELBO).
     :param checkpointer: when given, a checkpoint is written atomically after every epoch.
     :param on_epoch_end: optional ``callable(state)`` run after each epoch's checkpoint (e.g. to write metrics).
+    :param max_seconds: a training-time budget (evaluation not counted): the epoch in which it
+        runs out stops after the step that exhausts it, is evaluated and checkpointed as the
+        last one, and is marked ``"partial": True``. Every record carries ``"examples"``, the
+        training examples seen so far, so runs with different budgets can be compared.
     :raises TrainingDiverged: on a NaN or infinite loss, naming the epoch and step.
     """
     state = state or TrainState()
@@ -79,6 +84,8 @@ def fit(
     updates = getattr(algorithm, "updates_per_batch", 1)
     metric = getattr(algorithm, "train_metric", "train_elbo")
     begin_batch = getattr(algorithm, "begin_batch", None)
+    examples = state.history[-1].get("examples", 0) if state.history else 0
+    trained = 0.0  # seconds of training in this call
     for epoch in range(state.epoch + 1, epochs + 1):
         generator = epoch_generator(seed, epoch, device)
         batches = minibatches(num_data, batch_size, generator, device)
@@ -110,9 +117,15 @@ def fit(
                 count += len(index)
                 if step % 20 == 0 or step == len(batches):
                     bar.set_postfix_str(f"{metric.replace('_', ' ')} {total / count / num_data:.2f} nats")
+                if max_seconds is not None and trained + time.perf_counter() - start > max_seconds:
+                    break
         bar.close()
         seconds = time.perf_counter() - start
-        record = {"epoch": epoch, metric: total / count / num_data, "seconds": seconds, "examples_per_second": num_data / seconds}
+        trained += seconds
+        examples += count
+        record = {"epoch": epoch, metric: total / count / num_data, "seconds": seconds, "examples_per_second": count / seconds, "examples": examples}
+        if count < num_data:
+            record["partial"] = True
         if evaluate is not None:
             record.update(evaluate())
         state.epoch = epoch
@@ -121,4 +134,6 @@ def fit(
             checkpointer.save(state)
         if on_epoch_end is not None:
             on_epoch_end(state)
+        if count < num_data:
+            break
     return state

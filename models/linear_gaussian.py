@@ -57,8 +57,8 @@ class LinearGaussianModel(VAEModel):
         return self
 
     # ----------------------------------------------------------------- the model
-    def likelihood(self, z):
-        return dist.Normal(self.decoder(z), self.sigma).to_event(1)
+    def observation(self, mean):
+        return dist.Normal(mean, self.sigma).to_event(1)
 
     # ----------------------------------------------------------------- closed forms
     def marginal(self) -> dist.MultivariateNormal:

@@ -46,8 +46,9 @@ class VAEModel(nn.Module):
     """Base class: prior p(z) = N(0, I) and a decoder-defined likelihood p_θ(x|z).
 
     Subclasses build the decoder (registered with Pyro as ``"decoder"``) and implement
-    :meth:`likelihood`, which maps latent codes of shape ``(..., latent_dim)`` to a
-    distribution over ``x`` with event shape ``(data_dim,)``.
+    :meth:`observation`, which maps the decoder's output for latent codes of shape
+    ``(..., latent_dim)`` to a distribution over ``x`` with event shape ``(data_dim,)``
+    (kept apart from the decoder so that a Bayesian decoder can reuse it, :mod:`models.bayesian`).
     """
 
     def __init__(self, data_dim: int, latent_dim: int, decoder: nn.Module, hidden_dim=None):
@@ -55,8 +56,13 @@ class VAEModel(nn.Module):
         self.data_dim, self.latent_dim, self.hidden_dim = data_dim, latent_dim, hidden_dim
         self.decoder = decoder
 
-    def likelihood(self, z: torch.Tensor) -> dist.TorchDistribution:
+    def observation(self, output: torch.Tensor) -> dist.TorchDistribution:
+        """p(x | decoder output)."""
         raise NotImplementedError
+
+    def likelihood(self, z: torch.Tensor) -> dist.TorchDistribution:
+        """p_θ(x|z)."""
+        return self.observation(self.decoder(z))
 
     def check_data(self, x: torch.Tensor) -> None:
         if x.dim() != 2 or x.shape[-1] != self.data_dim:
@@ -92,9 +98,9 @@ class BernoulliVAE(VAEModel):
     def __init__(self, data_dim: int = 784, latent_dim: int = 20, hidden_dim: int = 500, init: str = "default"):
         super().__init__(data_dim, latent_dim, make_mlp(latent_dim, hidden_dim, data_dim, init), hidden_dim)
 
-    def likelihood(self, z):
+    def observation(self, logits):
         # validate_args=False: the support check runs once in check_data instead.
-        return FastBernoulli(logits=self.decoder(z), validate_args=False).to_event(1)
+        return FastBernoulli(logits=logits, validate_args=False).to_event(1)
 
     def check_data(self, x):
         """Shape, and 0/1 pixels while Pyro's validation is on (the default; the training loop
@@ -124,8 +130,8 @@ class GaussianVAE(VAEModel):
         super().__init__(data_dim, latent_dim, make_mlp(latent_dim, hidden_dim, 2 * data_dim, init), hidden_dim)
         self.sigmoid_mean = sigmoid_mean
 
-    def likelihood(self, z):
-        loc, logvar = self.decoder(z).split(self.data_dim, dim=-1)
+    def observation(self, output):
+        loc, logvar = output.split(self.data_dim, dim=-1)
         if self.sigmoid_mean:
             loc = torch.sigmoid(loc)
         scale = torch.exp(0.5 * logvar.clamp(LOGVAR_MIN, LOGVAR_MAX))

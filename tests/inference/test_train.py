@@ -171,3 +171,14 @@ def test_resume_is_exact_with_the_compiled_loss_too(tmp_path):
         results.append((params(model, guide), without_time(state.history)))
     assert results[0][1] == results[1][1]
     assert all(torch.equal(a, b) for a, b in zip(results[0][0], results[1][0]))
+
+
+def test_time_budget_ends_the_run_after_the_step_that_exhausts_it(tmp_path):
+    train = grey_split()
+    _, _, algorithm, optimizer, ck = make_run(tmp_path)
+    full = fit(algorithm, optimizer, train, epochs=2, batch_size=16, progress=False)
+    assert [h["examples"] for h in full.history] == [60, 120] and not any("partial" in h for h in full.history)
+    _, _, algorithm, optimizer, ck = make_run(tmp_path)
+    state = fit(algorithm, optimizer, train, epochs=5, batch_size=16, checkpointer=ck, progress=False, max_seconds=0.0)
+    assert len(state.history) == 1 and state.history[0]["partial"] and state.history[0]["examples"] == 16
+    assert ck.restore().epoch == 1  # evaluated and checkpointed like any last epoch
