@@ -14,6 +14,8 @@ column, e.g. ``iwae:5``) on MNIST with the same seed, data order and budget (--e
 * comparison.png: test ELBO against training examples seen, one curve per pair;
 * pairs/GUIDE_INFERENCE/: each pair's metrics.json and checkpoint.pt. With --resume, pairs that
   finished are read back instead of rerun.
+
+Runs data-parallel unchanged under ``torchrun --nproc-per-node K`` (see docs/distributed.md).
 """
 
 import argparse
@@ -33,6 +35,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from tqdm.auto import tqdm  # noqa: E402
 
 from guides import FLOWS  # noqa: E402
+from inference import distributed  # noqa: E402
 from inference import experiment as exp  # noqa: E402
 
 # ----------------------------------------------------------------------------- configuration
@@ -103,7 +106,8 @@ def run_pair(guide: str, name: str, k: int, out: Path, log) -> dict:
     }
     row["examples_per_second"] = row["examples"] / row["seconds"]
     row["curve"] = [(h["examples"], h.get("test_elbo")) for h in history]
-    exp.write_json(out / "metrics.json", {"config": run.config, "epochs": history, "result": row})
+    if distributed.is_main_process():
+        exp.write_json(out / "metrics.json", {"config": run.config, "epochs": history, "result": row})
     return row
 
 
@@ -127,14 +131,15 @@ def save_comparison(rows, path):
 def main():
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    say = (lambda *a: None) if args.quiet else tqdm.write
+    main_process = distributed.is_main_process()  # under torchrun only rank 0 prints and writes
+    say = tqdm.write if main_process and not args.quiet else (lambda *a: None)
     columns = [parse_inference(spec) for spec in args.inference]
     unknown = [g for g in args.guides if g not in exp.GUIDES]
     if unknown:
         raise SystemExit(f"error: unknown guides {unknown}; choose from {sorted(exp.GUIDES)}")
     pairs = [(g, name, k) for g in args.guides for name, k in columns]
     rows = []
-    for guide, name, k in tqdm(pairs, desc="pairs", disable=args.quiet, dynamic_ncols=True):
+    for guide, name, k in tqdm(pairs, desc="pairs", disable=args.quiet or not main_process, dynamic_ncols=True):
         folder = out / "pairs" / (f"{guide}_{name}" + ("" if k == 1 else f"_k{k}"))
         row = {"guide": guide, "inference": name, "num_particles": k}
         done = folder / "metrics.json"
@@ -155,9 +160,11 @@ def main():
             say(f"{guide} / {name}" + (f" (k={k})" if k > 1 else "") + f": {row.get('error') or 'test ELBO %.2f, IS %.2f' % (row['test_elbo'] or float('nan'), row['test_log_likelihood'] or float('nan'))}"
                 f"  [{time.perf_counter() - start:.0f} s]")
         rows.append(row)
-        write_results(rows, out)
-    save_comparison(rows, out / "comparison.png")
-    print(f"wrote {out}/results.csv, results.md and comparison.png")
+        if main_process:
+            write_results(rows, out)
+    if main_process:
+        save_comparison(rows, out / "comparison.png")
+        print(f"wrote {out}/results.csv, results.md and comparison.png")
 
 
 def write_results(rows, out: Path) -> None:
@@ -185,3 +192,4 @@ def write_results(rows, out: Path) -> None:
 
 if __name__ == "__main__":
     main()
+    distributed.shutdown()

@@ -5,6 +5,7 @@
     python examples/mnist_aevb.py --inference wake-sleep --epochs 5 --out runs/ws
     python examples/mnist_aevb.py --guide flow --estimator A --epochs 5 --out runs/flow
     python examples/mnist_aevb.py --inference iwae --num-particles 5 --epochs 5 --out runs/iwae
+    torchrun --nproc-per-node 2 examples/mnist_aevb.py --epochs 5 --out runs/dp   # data-parallel
     python examples/mnist_aevb.py --inference mcem --latent-dim 3 --hidden-dim 100 --train-size 1000 \
         --ll-estimator ais --lr 3e-3 --out runs/mcem
 
@@ -28,6 +29,7 @@ from data import DataError  # noqa: E402
 from guides import FLOWS  # noqa: E402
 from guides.global_latents import AUTOGUIDES  # noqa: E402
 from inference import CheckpointError, TrainingDiverged  # noqa: E402
+from inference import distributed  # noqa: E402
 from inference import experiment as exp  # noqa: E402
 
 # ----------------------------------------------------------------------------- configuration
@@ -74,12 +76,17 @@ args = parser.parse_args()
 def main():
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    say = (lambda *a: None) if args.quiet else print
+    main_process = distributed.is_main_process()  # under torchrun only rank 0 prints and writes
+    say = print if main_process and not args.quiet else (lambda *a: None)
     config = {k: getattr(args, k) for k in exp.DEFAULTS if hasattr(args, k)}
     config["lr"] = args.lr if args.lr is not None else {"adam": 1e-3, "adagrad": 0.02}[args.optimizer]
     if args.resume:
         config = exp.resume_config(out / "checkpoint.pt", config)
     run = exp.build(config, data_dir=args.data_dir, device=args.device, log=say)
+    ctx = distributed.current()
+    if ctx.enabled:
+        say(f"data-parallel on {ctx.world_size} processes ({distributed.backend_for(run.train.x.device)}), "
+            f"{config['batch_size']} points per process and step")
     say(f"{len(run.train)} training and {len(run.test)} test images on {run.train.x.device}; {config['inference']}, "
         f"{config['latent_dim']}-d latent, {config['hidden_dim']} hidden, {config['optimizer']} lr {config['lr']}")
     metrics = {"config": run.config, "epochs": []}
@@ -94,8 +101,10 @@ def main():
     exp.train(run, out, resume=args.resume, progress=not args.quiet, on_epoch_end=on_epoch_end)
 
     start = time.perf_counter()
-    metrics["test_log_likelihood"] = ll = run.log_likelihood()
+    metrics["test_log_likelihood"] = ll = run.log_likelihood()  # every rank takes its share of the points
     ll["seconds"] = time.perf_counter() - start
+    if not main_process:
+        return
     exp.write_json(out / "metrics.json", metrics)
     figures.save_samples(run.model, out / "samples.png", run.train.image_shape)
     if run.guide is not None:
@@ -114,6 +123,7 @@ def main():
 if __name__ == "__main__":
     try:
         main()
+        distributed.shutdown()
     except (DataError, CheckpointError, TrainingDiverged, ValueError) as e:
         sys.exit(f"error: {e}")
     except KeyboardInterrupt:

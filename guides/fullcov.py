@@ -9,11 +9,14 @@ from .amortised import EncoderGuide, diagonal_scale
 
 
 class FullCovarianceGuide(EncoderGuide):
-    """q_φ(z|x) = N(μ, L Lᵀ) with L lower triangular: its diagonal is exp(½ · clamped output)
-    (positive by construction) and its Nz(Nz−1)/2 strictly-lower entries are free outputs of
-    the same encoder as the diagonal guide (Appendix C.2's MLP with a wider head).
+    """q_φ(z|x) = N(μ, L Lᵀ) with the Cholesky factor L = (I + A) diag(σ): A strictly lower
+    triangular, σ = exp(½ · clamped log σ²) (positive by construction), all outputs of the same
+    encoder as the diagonal guide (Appendix C.2's MLP with a wider head). Every covariance has
+    this form (it is the LDLᵀ decomposition with D = diag σ²), and column j of L scales with σⱼ,
+    so the correlations do not have to shrink by hand when the posterior narrows during
+    training. The head's A outputs start at zero: the guide starts as the diagonal one.
 
-    Local parameters λ = (μ, log diag(L)², strictly-lower entries of L). Its KL to a diagonal
+    Local parameters λ = (μ, log σ², strictly-lower entries of A). Its KL to a diagonal
     Gaussian prior is analytic (registered below), so estimator B applies.
     """
 
@@ -22,13 +25,16 @@ class FullCovarianceGuide(EncoderGuide):
         rows, cols = torch.tril_indices(latent_dim, latent_dim, offset=-1)
         self.register_buffer("rows", rows, persistent=False)
         self.register_buffer("cols", cols, persistent=False)
+        with torch.no_grad():
+            self.encoder.out.weight[2 * latent_dim :].zero_()
+            self.encoder.out.bias[2 * latent_dim :].zero_()
 
     def family(self, params):
         d = self.latent_dim
         loc, logvar, lower = params[..., :d], params[..., d : 2 * d], params[..., 2 * d :]
-        strictly_lower = lower.new_zeros(lower.shape[:-1] + (d, d))
-        strictly_lower[..., self.rows, self.cols] = lower
-        scale_tril = strictly_lower + torch.diag_embed(diagonal_scale(logvar))
+        unit_lower = torch.eye(d, dtype=params.dtype, device=params.device).expand(lower.shape[:-1] + (d, d)).clone()
+        unit_lower[..., self.rows, self.cols] = lower
+        scale_tril = unit_lower * diagonal_scale(logvar).unsqueeze(-2)  # (I + A) diag(σ)
         return dist.MultivariateNormal(loc, scale_tril=scale_tril)
 
 

@@ -19,6 +19,8 @@ import pyro
 import pyro.poutine as poutine
 import torch
 
+from . import distributed
+
 #: Upper bound on samples × points × data_dim elements alive in one chunk (~64 MB of float32).
 MAX_CHUNK_ELEMENTS = 1 << 24
 
@@ -63,14 +65,26 @@ def _chunks(total: int, size: int):
 
 def seeded_point_batches(x, batch_size: int, seed: int, fn) -> torch.Tensor:
     """``fn(x_batch, rows)`` on consecutive batches of the rows of ``x`` (``rows``: their
-    positions in ``x``), concatenated, in a forked RNG seeded with ``seed`` (so every estimator
-    draws the same way and the caller's RNG is untouched)."""
-    out = []
+    positions in ``x``), concatenated, in a forked RNG (the caller's RNG is untouched).
+
+    Each batch's draws are seeded by ``(seed, its first row)``, so every estimator draws the
+    same way whoever computes the batch: in a data-parallel run (:mod:`inference.distributed`)
+    batch i is computed by rank i mod K and the results are gathered, giving exactly the
+    single-process result.
+    """
+    ctx = distributed.current()
+    mine = {}
     with torch.random.fork_rng(devices=[x.device] if x.device.type == "cuda" else []), pyro.validation_enabled(False):
-        pyro.set_rng_seed(seed)
-        for start, size in _chunks(len(x), batch_size):
-            out.append(fn(x[start : start + size], torch.arange(start, start + size, device=x.device)))
-    return torch.cat(out)
+        for i, (start, size) in enumerate(_chunks(len(x), batch_size)):
+            if i % ctx.world_size == ctx.rank:
+                pyro.set_rng_seed(distributed.batch_seed(seed, start))
+                mine[i] = fn(x[start : start + size], torch.arange(start, start + size, device=x.device))
+    if not ctx.enabled:
+        return torch.cat([mine[i] for i in sorted(mine)])
+    gathered = {}
+    for part in distributed.gather_objects({i: t.cpu() for i, t in mine.items()}):
+        gathered.update(part)
+    return torch.cat([gathered[i] for i in sorted(gathered)]).to(x.device)
 
 
 @torch.no_grad()

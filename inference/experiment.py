@@ -15,6 +15,7 @@ import data
 from guides import GUIDE_CLASSES, GUIDES, make_guide
 from models import MODELS
 
+from . import distributed
 from .aevb import AEVB
 from .checkpoint import Checkpointer, CheckpointError, TrainState, load_checkpoint
 from .evaluate import evaluate_elbo, evaluate_log_likelihood
@@ -138,7 +139,9 @@ def build(config: dict, *, data_dir=None, device="auto", log=print) -> Experimen
             raise ValueError(f"{key} must be a positive integer, got {config[key]!r}")
     if not isinstance(config["refine_steps"], int) or config["refine_steps"] < 0:
         raise ValueError(f"refine_steps must be a non-negative integer, got {config['refine_steps']!r}")
-    device = resolve_device(device)
+    ctx, device = distributed.init_distributed(resolve_device(device))  # a no-op unless launched by torchrun
+    if ctx.enabled:
+        check_data_parallel(config)
     pyro.clear_param_store()
     pyro.set_rng_seed(config["seed"])
     train, test = data.load_mnist(
@@ -183,6 +186,15 @@ def check_combination(config: dict) -> None:
         raise ValueError(f"--jit traces the guide without the minibatch's indices, which --guide {config['guide']} reads")
     if name == "full-vb" and config["map_prior"]:
         raise ValueError("--inference full-vb already puts a N(0, I) prior on the decoder weights and infers them; --map-prior is the MAP alternative")
+
+
+def check_data_parallel(config: dict) -> None:
+    """Refuse what cannot be split across ranks: per-datapoint state that each rank would update
+    for its own points only."""
+    if config["inference"] == "mcem":
+        raise ValueError("--inference mcem keeps a Markov chain per training point; it does not run data-parallel")
+    if config["guide"] == "meanfield":
+        raise ValueError("--guide meanfield keeps parameters per training point (sparse updates); it does not run data-parallel")
 
 
 def resume_config(checkpoint_path, overrides: dict) -> dict:

@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 
 from models.vae import log_standard_normal_prior
 
+from . import distributed
 from .checkpoint import Checkpointer, TrainState
 
 
@@ -68,6 +69,9 @@ def fit(
     :param evaluate: optional ``callable() -> dict`` run after each epoch (e.g. test ELBO).
     :param checkpointer: when given, a checkpoint is written atomically after every epoch.
     :param on_epoch_end: optional ``callable(state)`` run after each epoch's checkpoint (e.g. to write metrics).
+        Under :mod:`torch.distributed` (see :mod:`inference.distributed`) every rank trains on its
+        slice of each global batch of K·M points and evaluates its share, but only rank 0 shows
+        the progress bar, writes checkpoints and runs ``on_epoch_end``.
     :param max_seconds: a training-time budget (evaluation not counted): the epoch in which it
         runs out stops after the step that exhausts it, is evaluated and checkpointed as the
         last one, and is marked ``"partial": True``. Every record carries ``"examples"``, the
@@ -78,8 +82,12 @@ def fit(
     num_data = len(train)
     if not isinstance(batch_size, int) or not 1 <= batch_size:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-    batch_size = min(batch_size, num_data)
+    ctx = distributed.current()
+    # One step sees a global batch of K·M points, M per rank (K = 1 without torch.distributed).
+    global_batch = min(batch_size * ctx.world_size, num_data)
     prior_params = list(prior_params or [])
+    params = list(algorithm.parameters())
+    distributed.broadcast_parameters(params)
     device = train.x.device
     updates = getattr(algorithm, "updates_per_batch", 1)
     metric = getattr(algorithm, "train_metric", "train_elbo")
@@ -88,52 +96,66 @@ def fit(
     trained = 0.0  # seconds of training in this call
     for epoch in range(state.epoch + 1, epochs + 1):
         generator = epoch_generator(seed, epoch, device)
-        batches = minibatches(num_data, batch_size, generator, device)
-        bar = tqdm(batches, desc=f"epoch {epoch}/{epochs}", disable=not progress, leave=False, dynamic_ncols=True)
+        batches = [b for b in minibatches(num_data, global_batch, generator, device) if len(b) >= ctx.world_size]
+        if ctx.enabled:  # ε draws differ between ranks, reproducibly (and exactly on --resume)
+            pyro.set_rng_seed(distributed.rank_seed(seed, epoch, ctx.rank))
+        bar = tqdm(batches, desc=f"epoch {epoch}/{epochs}", disable=not (progress and ctx.is_main), leave=False, dynamic_ncols=True)
         total, count, start = 0.0, 0, time.perf_counter()
+        stop = False
         # Pyro's per-step argument checks are off in the hot loop: the data layer has
         # validated the data once, and the guides' scales are positive by construction.
         with pyro.validation_enabled(False):
-            for step, index in enumerate(bar, 1):
-                x = train.x[index]
-                if train.dynamic:
+            for step, global_index in enumerate(bar, 1):
+                x = train.x[global_index]
+                if train.dynamic:  # the whole global batch, from the shared generator: ranks agree
                     x = torch.bernoulli(x, generator=generator)
+                if ctx.enabled:
+                    mine = torch.arange(len(global_index), device=device).tensor_split(ctx.world_size)[ctx.rank]
+                    index, x = global_index[mine], x[mine]
+                else:
+                    index = global_index
                 if begin_batch is not None:
                     begin_batch(x, num_data=num_data, index=index)
                 for _ in range(updates):
                     optimizer.zero_grad(set_to_none=True)
                     surrogate, bound = algorithm.step(x, num_data=num_data, index=index)
                     objective = surrogate - log_standard_normal_prior(prior_params) if prior_params else surrogate
+                    objective.backward()
+                    out_of_time = max_seconds is not None and trained + time.perf_counter() - start > max_seconds
+                    # One all-reduce averages the gradients and carries the bound, the objective and
+                    # the time flag, so every rank takes the same decisions below.
+                    bound, checked, late = distributed.average_gradients(params, bound, objective, objective.new_tensor(float(out_of_time)))
                     value = bound.item()
-                    if not (math.isfinite(value) and torch.isfinite(objective).item()):
+                    if not (math.isfinite(value) and math.isfinite(checked.item())):
                         bar.close()
                         raise TrainingDiverged(
-                            f"loss became {objective.item()} (bound {value}) at epoch {epoch}, step {step}; stopped, "
+                            f"loss became {checked.item()} (bound {value}) at epoch {epoch}, step {step}; stopped, "
                             f"the last checkpoint (after epoch {state.epoch}) is intact. Try a smaller --lr."
                         )
-                    objective.backward()
                     optimizer.step()
-                total += value * len(index)
-                count += len(index)
+                total += value * len(global_index)
+                count += len(global_index)
                 if step % 20 == 0 or step == len(batches):
                     bar.set_postfix_str(f"{metric.replace('_', ' ')} {total / count / num_data:.2f} nats")
-                if max_seconds is not None and trained + time.perf_counter() - start > max_seconds:
+                if late.item() > 0:
+                    stop = True
                     break
         bar.close()
         seconds = time.perf_counter() - start
         trained += seconds
         examples += count
         record = {"epoch": epoch, metric: total / count / num_data, "seconds": seconds, "examples_per_second": count / seconds, "examples": examples}
-        if count < num_data:
+        if stop:
             record["partial"] = True
         if evaluate is not None:
             record.update(evaluate())
         state.epoch = epoch
         state.history.append(record)
-        if checkpointer is not None:
-            checkpointer.save(state)
-        if on_epoch_end is not None:
-            on_epoch_end(state)
-        if count < num_data:
+        if ctx.is_main:  # one writer: rank 0
+            if checkpointer is not None:
+                checkpointer.save(state)
+            if on_epoch_end is not None:
+                on_epoch_end(state)
+        if stop:
             break
     return state

@@ -136,3 +136,29 @@ def test_cli_guides_and_objectives_resume_exactly(tmp_path, args):
     assert all(-800 < e["test_elbo"] < 0 for e in a["epochs"]) and (tmp_path / "a" / "reconstructions.png").exists()
     if "full-vb" in args:  # the bound includes the weight KL's share, reported beside it
         assert all(e["weight_kl_per_datapoint"] > 0 for e in a["epochs"])
+
+
+@requires_mnist
+def test_cli_runs_data_parallel_under_torchrun_and_resumes_exactly(tmp_path):
+    """`torchrun --nproc-per-node 2`: one set of outputs from rank 0, the data-parallel banner, and
+    a run resumed after one epoch equal to an uninterrupted one (same world size and seed)."""
+
+    def torchrun(*args):
+        command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", str(SCRIPT), *map(str, args)]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+        assert result.returncode == 0, result.stderr[-3000:]
+        return result
+
+    small = [*SMALL, "--latent-dim", "3", "--hidden-dim", "50", "--eval-points", "50", "--data-dir", mnist_dir()]
+    small.remove("--quiet")
+    out = torchrun("--epochs", "2", "--out", tmp_path / "a", *small)
+    assert out.stdout.count("data-parallel on 2 processes (gloo)") == 1 and out.stdout.count("wrote ") == 1
+    torchrun("--epochs", "1", "--out", tmp_path / "b", *small)
+    torchrun("--epochs", "2", "--out", tmp_path / "b", "--resume", *small)
+    a, b = (json.loads((tmp_path / d / "metrics.json").read_text()) for d in "ab")
+    assert [e["examples"] for e in a["epochs"]] == [600, 1200]
+    assert [(e["train_elbo"], e["test_elbo"]) for e in a["epochs"]] == [(e["train_elbo"], e["test_elbo"]) for e in b["epochs"]]
+    assert a["test_log_likelihood"]["value"] == b["test_log_likelihood"]["value"]
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == sorted(
+        ["checkpoint.pt", "metrics.json", "samples.png", "reconstructions.png", "elbo.png"]
+    )
