@@ -93,7 +93,7 @@ class EncoderGuide(LocalGuide):
 
 class FixedLocalGuide(nn.Module):
     """A guide with given local parameters ``params[index]`` for the rows of a data set, in
-    ``family``'s family: what :mod:`inference.refine` optimises and evaluates."""
+    the family of the guide ``family_of``: what :mod:`inference.refine` optimises and evaluates."""
 
     def __init__(self, family_of, params: torch.Tensor):
         super().__init__()
