@@ -23,7 +23,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 import data  # noqa: E402
-from guides import make_guide  # noqa: E402
+from guides import GUIDE_CLASSES, make_guide  # noqa: E402
 from inference import CheckpointError, diagnostics as diag, load_checkpoint  # noqa: E402
 from inference.experiment import GUIDE_FREE  # noqa: E402
 from models import MODELS  # noqa: E402
@@ -51,8 +51,10 @@ def load(checkpoint_path):
         model.load_state_dict(ck["modules"]["model"])
         guide = None
         if cfg["inference"] not in GUIDE_FREE:
+            if not GUIDE_CLASSES[cfg["guide"]].amortised:
+                raise ValueError(f"the checkpoint's guide ({cfg['guide']}) has parameters for training points only: it has no q(z|x) for test points to diagnose")
             spec = {k: cfg[k] for k in ("flow_steps", "flow_type") if k in cfg}
-            guide = make_guide(cfg["guide"], **dims, num_data=cfg.get("train_size") or 60000, **spec)
+            guide = make_guide(cfg["guide"], **dims, **spec)
             guide.load_state_dict(ck["modules"]["guide"])
     except (KeyError, RuntimeError, TypeError) as e:
         first = str(e).strip().splitlines()[0]
@@ -64,8 +66,6 @@ def main():
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     cfg, model, guide = load(args.checkpoint)
-    if guide is not None and not guide.amortised:
-        raise ValueError(f"the checkpoint's guide ({cfg['guide']}) has parameters for training points only: it has no q(z|x) for test points to diagnose")
     _, test = data.load_mnist(args.data_dir, binarize_mode=cfg["binarize"], seed=cfg["seed"])
     bad = [i for i in args.indices if not 0 <= i < len(test)]
     if bad:

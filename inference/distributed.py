@@ -89,9 +89,11 @@ def init_distributed(device: torch.device) -> tuple:
     return current(), device
 
 
-def rank_seed(seed: int, epoch: int, rank: int) -> int:
-    """The RNG seed of one rank for one epoch: a pure function, so runs and resumes reproduce."""
-    return int(np.random.SeedSequence([seed, epoch, rank]).generate_state(1)[0])
+def derived_seed(*keys: int) -> int:
+    """An RNG seed that is a pure function of ``keys``, well mixed (NumPy's SeedSequence): e.g.
+    (seed, epoch, rank) for a rank's training draws in an epoch, so runs and resumes reproduce,
+    or (seed, first point) for an evaluation batch, so any rank draws it the same way."""
+    return int(np.random.SeedSequence(list(keys)).generate_state(1)[0])
 
 
 def average_gradients(params, *extras: torch.Tensor) -> list:
@@ -132,8 +134,3 @@ def gather_objects(obj) -> list:
     out = [None] * ctx.world_size
     dist.all_gather_object(out, obj)
     return out
-
-
-def batch_seed(seed: int, start: int) -> int:
-    """The RNG seed of an evaluation batch starting at point ``start``."""
-    return int(np.random.SeedSequence([seed, start]).generate_state(1)[0])

@@ -77,7 +77,7 @@ def seeded_point_batches(x, batch_size: int, seed: int, fn) -> torch.Tensor:
     with torch.random.fork_rng(devices=[x.device] if x.device.type == "cuda" else []), pyro.validation_enabled(False):
         for i, (start, size) in enumerate(_chunks(len(x), batch_size)):
             if i % ctx.world_size == ctx.rank:
-                pyro.set_rng_seed(distributed.batch_seed(seed, start))
+                pyro.set_rng_seed(distributed.derived_seed(seed, start))
                 mine[i] = fn(x[start : start + size], torch.arange(start, start + size, device=x.device))
     if not ctx.enabled:
         return torch.cat([mine[i] for i in sorted(mine)])

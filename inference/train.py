@@ -98,7 +98,7 @@ def fit(
         generator = epoch_generator(seed, epoch, device)
         batches = [b for b in minibatches(num_data, global_batch, generator, device) if len(b) >= ctx.world_size]
         if ctx.enabled:  # ε draws differ between ranks, reproducibly (and exactly on --resume)
-            pyro.set_rng_seed(distributed.rank_seed(seed, epoch, ctx.rank))
+            pyro.set_rng_seed(distributed.derived_seed(seed, epoch, ctx.rank))
         bar = tqdm(batches, desc=f"epoch {epoch}/{epochs}", disable=not (progress and ctx.is_main), leave=False, dynamic_ncols=True)
         total, count, start = 0.0, 0, time.perf_counter()
         stop = False

@@ -12,10 +12,9 @@ from torch import nn
 from .vae import VAEModel, data_plate
 
 
-def _prior(module, name, shape, scale):
+def _prior(module, shape, scale):
     """N(0, scale² I) over one weight tensor, on the module's device (read from its buffer)."""
-    anchor = getattr(module, "_prior_anchor")
-    return dist.Normal(anchor, scale).expand(shape).to_event(len(shape))
+    return dist.Normal(module._prior_anchor, scale).expand(shape).to_event(len(shape))
 
 
 class BayesianDecoderVAE(nn.Module):
@@ -46,7 +45,7 @@ class BayesianDecoderVAE(nn.Module):
                 if not hasattr(module, "_prior_anchor"):
                     module.register_buffer("_prior_anchor", value.new_zeros(()), persistent=False)
                 shape = tuple(value.shape)
-                setattr(module, name, PyroSample(lambda m, name=name, shape=shape: _prior(m, name, shape, prior_scale)))
+                setattr(module, name, PyroSample(lambda m, shape=shape: _prior(m, shape, prior_scale)))
                 self.weight_sites.append((module, name, ".".join(filter(None, ("decoder", module_name, name)))))
         decoder._pyro_set_supermodule("decoder", decoder._pyro_context)
         self.decoder = decoder
