@@ -33,18 +33,19 @@ def bernoulli_draw(x: torch.Tensor, seed: int) -> torch.Tensor:
     return torch.bernoulli(x, generator=generator)
 
 
-def prepare(x: torch.Tensor, mode: str, seed: int, name: str = "data") -> torch.Tensor:
+def prepare(x: torch.Tensor, mode: str, seed: int, name: str = "data", require_binary: bool = True) -> torch.Tensor:
     """Check grey levels in [0, 1] and apply a binarisation mode to a whole split.
 
     ``dynamic`` returns the grey levels unchanged (the training loop draws a fresh binary
     image for every minibatch, so every epoch sees new draws); ``static`` returns one fixed
-    draw from ``seed``; ``none`` requires the data to be binary already.
+    draw from ``seed``; ``none`` requires the data to be binary already, unless
+    ``require_binary=False`` (grey-level data sets meant for a Gaussian decoder).
     """
     if mode not in MODES:
         raise DataError(f"binarize must be one of {MODES}, got {mode!r}")
     check_pixels(x, name)
     if mode == "static":
         return bernoulli_draw(x, seed)
-    if mode == "none":
+    if mode == "none" and require_binary:
         check_binary(x, name)
     return x

@@ -5,19 +5,16 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
-from torchvision.utils import save_image  # noqa: E402
+from torchvision.utils import make_grid, save_image  # noqa: E402
 
 
 def _images(flat: torch.Tensor, image_shape) -> torch.Tensor:
     return flat.detach().float().cpu().clamp(0, 1).reshape(-1, 1, *image_shape)
 
 
-@torch.no_grad()
 def save_samples(model, path, image_shape, num: int = 64, seed: int = 0) -> None:
     """Decoder means E[x|z] for ``num`` prior draws z ~ N(0, I), as an 8-wide grid."""
-    device = next(model.parameters()).device
-    z = torch.randn(num, model.latent_dim, generator=torch.Generator().manual_seed(seed)).to(device)
-    save_image(_images(model.decode_mean(z), image_shape), path, nrow=8, padding=1)
+    save_image(_images(prior_sample_means(model, num, seed), image_shape), path, nrow=8, padding=1)
 
 
 @torch.no_grad()
@@ -43,8 +40,9 @@ def markdown_table(frame, floatfmt: str = ".3f", index: bool = True) -> str:
 
 
 @torch.no_grad()
-def save_manifold(model, path, image_shape, steps: int = 20) -> None:
-    """Paper Figure 4: a grid in the unit square mapped through the inverse Gaussian CDF to z (Nz = 2)."""
+def manifold_means(model, steps: int = 20) -> torch.Tensor:
+    """Paper Figure 4: decoder means on a grid in the unit square mapped through the inverse
+    Gaussian CDF to z (Nz = 2), row by row from the top: shape (steps², D)."""
     if model.latent_dim != 2:
         raise ValueError("the manifold figure needs a 2-dimensional latent space")
     device = next(model.parameters()).device
@@ -52,7 +50,25 @@ def save_manifold(model, path, image_shape, steps: int = 20) -> None:
     normal = torch.distributions.Normal(0.0, 1.0)
     zy, zx = torch.meshgrid(normal.icdf(grid).flip(0), normal.icdf(grid), indexing="ij")
     z = torch.stack([zx.reshape(-1), zy.reshape(-1)], -1).to(device)
-    save_image(_images(model.decode_mean(z), image_shape), path, nrow=steps, padding=0)
+    return model.decode_mean(z)
+
+
+@torch.no_grad()
+def prior_sample_means(model, num: int = 100, seed: int = 0) -> torch.Tensor:
+    """Decoder means E[x|z] for ``num`` prior draws z ~ N(0, I) (the paper's "random samples")."""
+    device = next(model.parameters()).device
+    z = torch.randn(num, model.latent_dim, generator=torch.Generator().manual_seed(seed)).to(device)
+    return model.decode_mean(z)
+
+
+def save_manifold(model, path, image_shape, steps: int = 20) -> None:
+    """Paper Figure 4 as an image file: :func:`manifold_means` as a steps × steps grid."""
+    save_image(_images(manifold_means(model, steps), image_shape), path, nrow=steps, padding=0)
+
+
+def image_grid(flat: torch.Tensor, image_shape, nrow: int, padding: int = 1):
+    """Images (N, D) as one grey-level array for ``imshow`` (``nrow`` images per row)."""
+    return make_grid(_images(flat, image_shape), nrow=nrow, padding=padding, pad_value=1.0)[0].numpy()
 
 
 def save_elbo_curves(history, path, title: str = "") -> None:

@@ -131,8 +131,8 @@ def build(config: dict, *, data_dir=None, device="auto", log=print) -> Experimen
     for key, table in (("model", MODELS), ("guide", GUIDES), ("inference", ALGORITHMS)):
         if config[key] not in table:
             raise ValueError(f"{key} must be one of {sorted(table)}, got {config[key]!r}")
-    if config["dataset"] != "mnist":
-        raise ValueError(f"dataset must be 'mnist', got {config['dataset']!r}")
+    if config["dataset"] not in data.DATASETS:
+        raise ValueError(f"dataset must be one of {sorted(data.DATASETS)}, got {config['dataset']!r}")
     check_combination(config)
     for key in ("epochs", "latent_dim", "hidden_dim", "batch_size", "num_particles", "elbo_samples", "eval_samples", "flow_steps"):
         if not isinstance(config[key], int) or config[key] < 1:
@@ -144,8 +144,8 @@ def build(config: dict, *, data_dir=None, device="auto", log=print) -> Experimen
         check_data_parallel(config)
     pyro.clear_param_store()
     pyro.set_rng_seed(config["seed"])
-    train, test = data.load_mnist(
-        data_dir, binarize_mode=config["binarize"], seed=config["seed"], device=device,
+    train, test = data.load_dataset(
+        config["dataset"], data_dir, binarize_mode=config["binarize"], seed=config["seed"], device=device,
         train_size=config["train_size"], test_size=config["test_size"], log=log,
     )
     if config["eval_points"] is not None and not 1 <= config["eval_points"] <= len(test):
@@ -220,9 +220,11 @@ def write_json(path, obj) -> None:
     os.replace(tmp, path)
 
 
-def train(experiment: Experiment, out_dir, *, resume: bool = False, progress: bool = True, on_epoch_end=None, max_seconds=None) -> TrainState:
+def train(experiment: Experiment, out_dir, *, resume: bool = False, progress: bool = True, on_epoch_end=None, max_seconds=None,
+          max_examples=None, evaluate=True) -> TrainState:
     """Train with checkpoints in ``out_dir/checkpoint.pt`` (continuing it when ``resume``);
-    ``on_epoch_end(state)`` runs after every epoch; ``max_seconds`` ends training early (see :func:`fit`)."""
+    ``on_epoch_end(state)`` runs after every epoch; ``max_seconds`` and ``max_examples`` end
+    training early (see :func:`fit`); ``evaluate=False`` skips the per-epoch test ELBO."""
     cfg = experiment.config
     modules = {"model": experiment.model}
     if experiment.guide is not None:
@@ -235,6 +237,6 @@ def train(experiment: Experiment, out_dir, *, resume: bool = False, progress: bo
     return fit(
         experiment.algorithm, experiment.optimizer, experiment.train, epochs=cfg["epochs"],
         batch_size=cfg["batch_size"], seed=cfg["seed"], prior_params=prior, state=state,
-        evaluate=experiment.evaluate, checkpointer=checkpointer, progress=progress, on_epoch_end=on_epoch_end,
-        max_seconds=max_seconds,
+        evaluate=experiment.evaluate if evaluate else None, checkpointer=checkpointer, progress=progress,
+        on_epoch_end=on_epoch_end, max_seconds=max_seconds, max_examples=max_examples,
     )

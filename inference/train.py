@@ -58,6 +58,7 @@ def fit(
     progress: bool = True,
     on_epoch_end=None,
     max_seconds: float = None,
+    max_examples: int = None,
 ) -> TrainState:
     """Train ``algorithm`` for ``epochs`` epochs in total (continuing from ``state.epoch``).
 
@@ -76,6 +77,11 @@ def fit(
         runs out stops after the step that exhausts it, is evaluated and checkpointed as the
         last one, and is marked ``"partial": True``. Every record carries ``"examples"``, the
         training examples seen so far, so runs with different budgets can be compared.
+    :param max_examples: a budget of training examples, counted over the whole run (resumed
+        calls included): training stops after the step that reaches it, that epoch is marked
+        ``"partial"`` like a time stop, and a call that starts at or beyond it trains nothing.
+        Calling again with a larger budget continues with the next epoch (a fresh permutation),
+        which is how training curves are evaluated at chosen sample counts (:mod:`inference.curves`).
     :raises TrainingDiverged: on a NaN or infinite loss, naming the epoch and step.
     """
     state = state or TrainState()
@@ -94,7 +100,11 @@ def fit(
     begin_batch = getattr(algorithm, "begin_batch", None)
     examples = state.history[-1].get("examples", 0) if state.history else 0
     trained = 0.0  # seconds of training in this call
+    if max_examples is not None and not (isinstance(max_examples, int) and max_examples >= 1):
+        raise ValueError(f"max_examples must be a positive integer, got {max_examples!r}")
     for epoch in range(state.epoch + 1, epochs + 1):
+        if max_examples is not None and examples >= max_examples:
+            break
         generator = epoch_generator(seed, epoch, device)
         batches = [b for b in minibatches(num_data, global_batch, generator, device) if len(b) >= ctx.world_size]
         if ctx.enabled:  # ε draws differ between ranks, reproducibly (and exactly on --resume)
@@ -121,7 +131,9 @@ def fit(
                     surrogate, bound = algorithm.step(x, num_data=num_data, index=index)
                     objective = surrogate - log_standard_normal_prior(prior_params) if prior_params else surrogate
                     objective.backward()
-                    out_of_time = max_seconds is not None and trained + time.perf_counter() - start > max_seconds
+                    out_of_time = (max_seconds is not None and trained + time.perf_counter() - start > max_seconds) or (
+                        max_examples is not None and examples + count + len(global_index) >= max_examples
+                    )
                     # One all-reduce averages the gradients and carries the bound, the objective and
                     # the time flag, so every rank takes the same decisions below.
                     bound, checked, late = distributed.average_gradients(params, bound, objective, objective.new_tensor(float(out_of_time)))

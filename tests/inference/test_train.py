@@ -182,3 +182,19 @@ def test_time_budget_ends_the_run_after_the_step_that_exhausts_it(tmp_path):
     state = fit(algorithm, optimizer, train, epochs=5, batch_size=16, checkpointer=ck, progress=False, max_seconds=0.0)
     assert len(state.history) == 1 and state.history[0]["partial"] and state.history[0]["examples"] == 16
     assert ck.restore().epoch == 1  # evaluated and checkpointed like any last epoch
+
+
+def test_max_examples_stops_at_the_step_that_reaches_it_and_continues_with_a_larger_budget(tmp_path):
+    model, guide, algorithm, optimizer, ck = make_run(tmp_path)
+    train = grey_split(n=60)
+    state = fit(algorithm, optimizer, train, epochs=50, batch_size=10, checkpointer=ck, progress=False, max_examples=25)
+    assert [h["examples"] for h in state.history] == [30] and state.history[-1]["partial"]  # 3 steps of 10
+    before = params(model, guide)
+    again = fit(algorithm, optimizer, train, epochs=50, batch_size=10, state=state, progress=False, max_examples=30)
+    assert len(again.history) == 1 and all(torch.equal(a, b) for a, b in zip(before, params(model, guide)))  # nothing to do
+    state = fit(algorithm, optimizer, train, epochs=50, batch_size=10, state=state, progress=False, max_examples=150)
+    # a fresh epoch (a new permutation) of 60, then 60 of the next: 30 + 60 + 60 = 150
+    assert [h["examples"] for h in state.history] == [30, 90, 150] and state.epoch == 3
+    assert "partial" not in state.history[1] and state.history[2]["partial"]
+    with pytest.raises(ValueError, match="max_examples"):
+        fit(algorithm, optimizer, train, epochs=50, batch_size=10, progress=False, max_examples=0)

@@ -1,0 +1,151 @@
+#!/usr/bin/env python
+"""Paper Figure 2: AEVB against wake-sleep, the variational lower bound per datapoint (train
+solid, test dashed) against training samples evaluated, one panel per latent size.
+
+    python examples/paper_figure2.py                       # MNIST, Nz = 3, 5, 10, 20, 200
+    python examples/paper_figure2.py --data frey           # Frey Face (Fashion-MNIST offline)
+    python examples/paper_figure2.py --budget 100000000    # the paper's 10⁸ samples per run (GPU)
+
+The paper's settings (§5): one tanh hidden layer of 500 units (MNIST) or 200 (Frey Face, with
+the Gaussian decoder), every parameter initialised from N(0, 0.01²), the N(0, I) weight prior
+(weight decay), M = 100, L = 1, and Adagrad with the step size chosen from {0.01, 0.02, 0.1}
+by the training bound after the first --lr-search-samples samples, separately for every run.
+MNIST is binarised once (static), so a gap between the train and test curves is over-fitting.
+
+Both methods are scored with the same estimator: the ELBO with --eval-samples draws from
+q(z|x) per point, on the first --train-eval-points training points and on the whole test set,
+at log-spaced sample counts; the final models again with 10 draws per test point, and AEVB
+minus wake-sleep per Nz as a paired mean over the test points with its standard error. Writes into --out: metrics.json (every curve's points, the step-size trials,
+settings, machine and wall time), figure2.png and figure2.pdf, and runs/NZ_METHOD/ with each
+run's checkpoint and curve.json; running the same command again resumes an interrupted sweep
+and reads back finished runs.
+"""
+
+import math
+
+import paper_common as common
+import torch
+from paper_common import plt
+
+from inference import curves
+from inference.evaluate import elbo_per_point
+
+METHODS = ("aevb", "wake-sleep")
+LATENT_DIMS = {"mnist": [3, 5, 10, 20, 200], "frey": [2, 5, 10, 20]}
+STYLE = {"aevb": "tab:red", "wake-sleep": "tab:blue"}
+
+parser = common.base_parser(__doc__, out="runs/paper_figure2")
+parser.add_argument("--data", choices=["mnist", "frey"], default="mnist",
+                    help="mnist, or frey (Frey Face; Fashion-MNIST when Frey Face cannot be had)")
+parser.add_argument("--latent-dims", type=int, nargs="+", default=None, help="panels (default: the paper's for --data)")
+parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
+parser.add_argument("--budget", type=int, default=1_500_000,
+                    help="training samples per run (paper: 10⁸; the default fits the MNIST panels in an hour on 2 CPU cores)")
+parser.add_argument("--hidden-dim", type=int, default=None, help="default: 500 for MNIST, 200 for Frey Face / Fashion-MNIST")
+parser.add_argument("--train-eval-points", type=int, default=10_000, help="training points the train curve is computed on")
+parser.add_argument("--eval-samples", type=int, default=1, help="draws from q(z|x) per point for the bound")
+parser.add_argument("--first-eval", type=int, default=10_000, help="samples at the first evaluation")
+parser.add_argument("--evals-per-decade", type=int, default=5)
+args = parser.parse_args()
+common.check_positive(parser, args, ["budget", "train_eval_points", "eval_samples", "first_eval", "evals_per_decade", "lr_search_samples"])
+
+
+def run_name(nz, method):
+    return f"nz{nz}_{method}"
+
+
+#: Draws per test point for the final bound, and the paired comparison of the two methods.
+FINAL_SAMPLES = 10
+
+
+def final_test_bound(experiment, run_dir):
+    """The final model's test bound with :data:`FINAL_SAMPLES` draws per point; the per-point
+    values are kept in ``test_bound_per_point.pt`` for the paired comparison."""
+    model, guide = experiment.scoring_pair(experiment.test.x)
+    per_point = elbo_per_point(model, guide, experiment.test.x, num_samples=FINAL_SAMPLES, seed=args.seed).cpu()
+    torch.save(per_point, run_dir / "test_bound_per_point.pt")
+    return {"test_bound": per_point.mean().item(), "samples_per_point": FINAL_SAMPLES}
+
+
+def paired_difference(out, nz) -> dict:
+    """Mean over test points of AEVB's bound minus wake-sleep's, and its standard error: the
+    same points and seeds for both, so the pairing removes the points' own spread."""
+    a, w = (torch.load(out / "runs" / run_name(nz, m) / "test_bound_per_point.pt") for m in ("aevb", "wake-sleep"))
+    diff = a - w
+    return {"mean": diff.mean().item(), "standard_error": (diff.std() / len(diff) ** 0.5).item(), "points": len(diff)}
+
+
+def plot(runs, latent_dims, title, stem):
+    fig, axes = plt.subplots(1, len(latent_dims), figsize=(3.4 * len(latent_dims), 3.4), squeeze=False)
+    for ax, nz in zip(axes[0], latent_dims):
+        finals = []
+        for method in args.methods:
+            curve = runs.get(run_name(nz, method))
+            if not curve or not curve["points"]:
+                continue
+            for key, style in (("train_bound", "-"), ("test_bound", "--")):
+                x, y = curves.load_points(curve, key)
+                ax.plot(x, y, style, color=STYLE[method], marker="o", ms=2.5,
+                        label=f"{'AEVB' if method == 'aevb' else 'Wake-Sleep'} ({key.split('_')[0]})")
+                finals.append(y[-1])
+        ax.set_xscale("log")
+        ax.set_title(f"Nz = {nz}")
+        ax.set_xlabel("training samples evaluated")
+        ax.grid(alpha=0.3, which="both")
+        if finals:  # the range the paper shows: the converged values and some way below them
+            top, bottom = max(finals), min(finals)
+            span = max(top - bottom, 0.05 * abs(top), 5.0)
+            ax.set_ylim(bottom - 2.0 * span, top + 0.3 * span)
+    axes[0][0].set_ylabel("lower bound per datapoint (nats)")
+    axes[0][0].legend(fontsize=7, loc="upper left")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return common.save_figure(fig, stem)
+
+
+def main():
+    say = (lambda *a: None) if args.quiet else common.tqdm.write
+    chosen = common.resolve_dataset(args.data, args.data_dir, say)
+    dataset = chosen["dataset"]
+    latent_dims = args.latent_dims or LATENT_DIMS[args.data]
+    hidden = args.hidden_dim or common.HIDDEN[dataset]
+    targets = curves.sample_targets(args.budget, first=args.first_eval, per_decade=args.evals_per_decade)
+    plan = [(nz, method) for nz in latent_dims for method in args.methods]
+    sweep = common.Sweep(args, num_runs=len(plan), per_run=args.budget, metrics={
+        "figure": 2, "data": args.data, "dataset": dataset, "dataset_label": chosen["label"], "fallback": chosen["fallback"],
+        "settings": {"budget": args.budget, "targets": targets, "train_eval_points": args.train_eval_points,
+                     "eval_samples": args.eval_samples, "latent_dims": latent_dims, "methods": args.methods},
+    })
+    base = sweep.base_config(dataset, hidden_dim=hidden, train_size=args.train_size)
+    sweep.metrics["settings"].update(base)
+    evaluate = curves.bound_evaluator(args.train_eval_points, num_samples=args.eval_samples, seed=args.seed)
+    for nz, method in plan:
+        sweep.run(run_name(nz, method), {**base, "latent_dim": nz, "inference": method}, targets, evaluate, finish=final_test_bound)
+    sweep.close()
+    out, runs = sweep.out, sweep.runs
+    title = (f"Figure 2, {chosen['label']}: AEVB vs wake-sleep\n{hidden} hidden units, {args.optimizer}, "
+             f"{args.budget:.1e} samples per run; train solid, test dashed")
+    paths = plot(runs, latent_dims, title, out / "figure2")
+    verdict = {}
+    for nz in latent_dims:
+        finals = {m: runs[run_name(nz, m)]["final"]["test_bound"] for m in args.methods}
+        verdict[f"nz{nz}"] = finals
+        if not all(math.isfinite(v) for v in finals.values()):
+            say(f"warning: Nz = {nz} has non-finite final bounds: {finals}")
+    metrics = sweep.metrics
+    metrics["final_test_bound"] = verdict
+    if set(METHODS) <= set(args.methods):
+        metrics["aevb_minus_wake_sleep_on_test"] = {f"nz{nz}": paired_difference(out, nz) for nz in latent_dims}
+        metrics["aevb_above_wake_sleep_on_test"] = {k: v["mean"] > 0 for k, v in metrics["aevb_minus_wake_sleep_on_test"].items()}
+    sweep.write()
+    for nz, finals in verdict.items():
+        line = f"{nz}: final test bound ({FINAL_SAMPLES} draws per point) " + ", ".join(f"{m} {v:.2f}" for m, v in finals.items())
+        if "aevb_minus_wake_sleep_on_test" in metrics:
+            d = metrics["aevb_minus_wake_sleep_on_test"][nz]
+            line += f"; AEVB − wake-sleep {d['mean']:+.2f} ± {d['standard_error']:.2f} (paired s.e.)"
+        say(line)
+    say(f"wrote {out / 'metrics.json'}, {', '.join(map(str, paths))}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,198 @@
+"""Training curves against the number of training samples evaluated (the paper's Figures 2 and 3).
+
+A run is trained in segments that end at chosen sample counts (:func:`sample_targets`, log
+spaced like the paper's x-axis) through the one training loop's ``max_examples`` budget, and
+evaluated after each. Every point is written to ``curve.json`` beside the run's checkpoint as
+soon as it is measured, so an interrupted sweep resumes where it stopped, and a finished run
+is read back instead of trained again. The paper's step-size choice ("from {0.01, 0.02, 0.1}
+by performance on the training set in the first iterations", §5) is :func:`choose_lr`.
+"""
+
+import json
+import math
+import time
+from pathlib import Path
+
+import data
+
+from . import experiment as exp
+from .evaluate import elbo_per_point
+from .marginal import ais_log_likelihood, appendix_d_log_likelihood
+from .train import TrainingDiverged
+
+
+def sample_targets(budget: int, *, first: int = 10_000, per_decade: int = 5, batch_size: int = 100) -> list:
+    """Sample counts at which to evaluate: log-spaced from ``first`` to ``budget`` with
+    ``per_decade`` points per decade, rounded up to whole minibatches, ending at ``budget``."""
+    if not isinstance(budget, int) or budget < batch_size:
+        raise ValueError(f"the budget must be an integer of at least one minibatch ({batch_size}), got {budget!r}")
+    first = min(max(first, batch_size), budget)
+    count = max(1, math.ceil(per_decade * math.log10(budget / first)))
+    targets = {budget}
+    for i in range(count):
+        value = first * (budget / first) ** (i / count)
+        targets.add(min(budget, math.ceil(value / batch_size) * batch_size))
+    return sorted(targets)
+
+
+def _read(path: Path):
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def choose_lr(config: dict, candidates, samples: int, out_dir, *, data_dir=None, device="auto", log=print, advance=None) -> dict:
+    """Train ``config`` for ``samples`` examples with each step size in ``candidates`` (same seed,
+    same initialisation and data order) and pick the one with the best running training bound
+    (for MCEM, which has none, its running log p(x, z)); a step size that diverges scores None. The result, with every candidate's
+    value, is kept in ``out_dir/lr_search.json`` and read back on a second call."""
+    out_dir = Path(out_dir)
+    record_path = out_dir / "lr_search.json"
+    done = _read(record_path)
+    if done is not None and done.get("candidates") == list(candidates) and done.get("samples") == samples:
+        if done.get("config") != config:
+            raise exp.CheckpointError(f"{out_dir} holds a step-size search for another configuration; use another --out or delete it")
+        if advance is not None:
+            advance(samples * len(candidates))
+        return done
+    scores = {}
+    for lr in candidates:
+        trial_dir = out_dir / f"lr_{lr:g}"
+        trial_dir.mkdir(parents=True, exist_ok=True)
+        experiment = exp.build({**config, "lr": lr}, data_dir=data_dir, device=device, log=log)
+        experiment.config["epochs"] = math.ceil(samples / len(experiment.train))
+        metric = getattr(experiment.algorithm, "train_metric", "train_elbo")
+        try:
+            state = exp.train(experiment, trial_dir, max_examples=samples, evaluate=False, progress=False)
+            # the bound over the trial's last epoch (running average of the per-step estimates)
+            value = state.history[-1][metric]
+        except TrainingDiverged:
+            value = math.nan
+        scores[f"{lr:g}"] = value if math.isfinite(value) else None
+        (trial_dir / "checkpoint.pt").unlink(missing_ok=True)  # a trial is not worth its disk space
+        trial_dir.rmdir()
+        if advance is not None:
+            advance(samples)
+    finite = {k: v for k, v in scores.items() if v is not None}
+    if not finite:
+        raise RuntimeError(f"every step size diverged in the first {samples} samples: {scores}")
+    best = max(finite, key=finite.get)
+    result = {"config": config, "candidates": list(candidates), "samples": samples, "metric": metric, "scores": scores, "chosen": float(best)}
+    exp.write_json(record_path, result)
+    log(f"step size {best} chosen from {list(candidates)} ({metric} after {samples} samples: {scores})")
+    return result
+
+
+def scored_points(experiment, split: str, num_points=None):
+    """The first ``num_points`` points of ``split`` ("train" or "test") as they are scored:
+    dynamically binarised training data on one fixed binarisation."""
+    x = getattr(experiment, split).x[:num_points]
+    if split == "train" and experiment.train.dynamic:
+        x = data.binarize.bernoulli_draw(x, data.binarize.TEST_BINARIZATION_SEED)
+    return x
+
+
+def bound_evaluator(train_points: int, num_samples: int = 1, seed: int = 0):
+    """``evaluate(experiment) -> {"train_bound", "test_bound"}``: the variational bound per
+    datapoint (the same estimator for every algorithm, :mod:`inference.evaluate`) on the first
+    ``train_points`` training points and on the whole test set."""
+    def evaluate(experiment):
+        x_train = scored_points(experiment, "train", train_points)
+        model, guide = experiment.scoring_pair(x_train)
+        train = elbo_per_point(model, guide, x_train, num_samples=num_samples, seed=seed).mean().item()
+        model, guide = experiment.scoring_pair(experiment.test.x)
+        test = elbo_per_point(model, guide, experiment.test.x, num_samples=num_samples, seed=seed).mean().item()
+        return {"train_bound": train, "test_bound": test}
+
+    return evaluate
+
+
+def marginal_evaluator(num_points: int, num_samples: int = 50, seed: int = 0):
+    """``evaluate(experiment) -> {"train_ll", "test_ll"}``: Appendix D's estimate of log p(x) per
+    datapoint (HMC posterior samples, no encoder involved, so every algorithm is scored the
+    same way) on the first ``num_points`` training and test points."""
+    def evaluate(experiment):
+        values = {}
+        for split in ("train", "test"):
+            x = scored_points(experiment, split, num_points)
+            model, _ = experiment.scoring_pair(x)
+            values[f"{split}_ll"] = appendix_d_log_likelihood(model, x, num_samples=num_samples, seed=seed).mean().item()
+        return values
+
+    return evaluate
+
+
+def ais_check(experiment, num_points: int, num_steps: int = 500, seed: int = 0) -> dict:
+    """AIS from the prior (:func:`inference.marginal.ais_log_likelihood`) on the first
+    ``num_points`` training and test points: ``{"train_ais", "test_ais"}`` per datapoint."""
+    values = {}
+    for split in ("train", "test"):
+        x = scored_points(experiment, split, num_points)
+        model, _ = experiment.scoring_pair(x)
+        values[f"{split}_ais"] = ais_log_likelihood(model, x, num_steps=num_steps, seed=seed).mean().item()
+    return values
+
+
+def train_curve(config: dict, out_dir, targets, evaluate, *, finish=None, data_dir=None, device="auto", log=print, advance=None,
+                progress=True) -> dict:
+    """Train the run ``config`` in ``out_dir``, evaluating ``evaluate(experiment) -> dict`` when
+    the count of training samples reaches each of ``targets``; return the curve
+    ``{"config", "targets", "points": [{"examples", "train_seconds", "eval_seconds", ...}], "complete"}``.
+
+    ``finish(experiment) -> dict``, when given, runs once on the final model (e.g. a costlier
+    estimator) and its result is kept under ``"final"`` with its ``"seconds"``.
+    ``curve.json`` is rewritten after every point; a complete run is returned as it is, a
+    partial one continues from its checkpoint. ``advance(n)`` is told of every n samples
+    trained (or found already done) for an overall progress bar.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    curve_path, checkpoint = out_dir / "curve.json", out_dir / "checkpoint.pt"
+    targets = sorted(targets)
+    curve = _read(curve_path)
+    if curve is not None and (curve.get("config") != config or curve.get("targets") != targets):
+        raise exp.CheckpointError(f"{out_dir} holds a run with another configuration or budget; use another --out or delete it")
+    curve = curve or {"config": config, "targets": targets, "points": [], "complete": False}
+    done = curve["points"][-1]["examples"] if curve["points"] else 0
+    if advance is not None:
+        advance(done)
+    if curve["complete"] and (finish is None or "final" in curve):
+        return curve
+    experiment = exp.build(config, data_dir=data_dir, device=device, log=log)
+    # enough epochs for the budget, with one more per segment: each segment may end mid-epoch
+    experiment.config["epochs"] = targets[-1] // len(experiment.train) + len(targets) + 1
+    resume = checkpoint.is_file() and bool(curve["points"])
+    restored = False
+    for target in targets:
+        if target <= done:
+            continue
+        state = exp.train(experiment, out_dir, resume=resume, max_examples=target, evaluate=False, progress=progress)
+        resume = restored = True
+        examples = state.history[-1]["examples"] if state.history else 0
+        start = time.perf_counter()
+        values = evaluate(experiment)
+        point = {"examples": examples, "train_seconds": sum(h["seconds"] for h in state.history),
+                 "eval_seconds": time.perf_counter() - start, **values}
+        if not all(math.isfinite(v) for v in values.values()):
+            log(f"warning: non-finite values at {examples} samples in {out_dir}: {values}")
+        curve["points"].append(point)
+        curve["complete"] = target == targets[-1]
+        exp.write_json(curve_path, curve)
+        if advance is not None:
+            advance(examples - done)
+        done = examples
+    curve["complete"] = True
+    if finish is not None and "final" not in curve:
+        if not restored:  # complete before this call: load the final model, training nothing
+            exp.train(experiment, out_dir, resume=True, max_examples=max(done, 1), evaluate=False, progress=False)
+        start = time.perf_counter()
+        curve["final"] = {**finish(experiment), "seconds": time.perf_counter() - start}
+    exp.write_json(curve_path, curve)
+    return curve
+
+
+def load_points(curve: dict, key: str):
+    """(samples, values) of one quantity of a curve, as lists."""
+    pts = [p for p in curve["points"] if key in p]
+    return [p["examples"] for p in pts], [p[key] for p in pts]
+
+
+__all__ = ["ais_check", "bound_evaluator", "choose_lr", "load_points", "marginal_evaluator", "sample_targets", "scored_points", "train_curve"]
