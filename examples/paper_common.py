@@ -36,14 +36,22 @@ DATA_SETTINGS = {
 LABELS = {"mnist": "MNIST", "frey": "Frey Face", "fashion-mnist": "Fashion-MNIST (stand-in for Frey Face)"}
 
 
-def resolve_dataset(name: str, data_dir, log) -> dict:
-    """``{"dataset", "label", "fallback"}`` for ``--data mnist`` or ``--data frey`` (Frey Face,
-    or Fashion-MNIST with the reason when Frey Face cannot be read or downloaded)."""
-    if name == "mnist":
-        return {"dataset": "mnist", "label": LABELS["mnist"], "fallback": None}
-    reasons = []
-    chosen = data.continuous_dataset(data_dir, log=lambda m: (reasons.append(m), log(m)))
-    return {"dataset": chosen, "label": LABELS[chosen], "fallback": reasons[0] if reasons else None}
+def resolve_dataset(args, log) -> dict:
+    """``{"dataset", "label", "fallback", "hidden"}`` for ``--data mnist`` or ``--data frey``
+    (Frey Face, or Fashion-MNIST with the reason when Frey Face cannot be read or downloaded);
+    ``hidden`` is ``--hidden-dim`` or the paper's width for that data set."""
+    if args.data == "mnist":
+        chosen = {"dataset": "mnist", "label": LABELS["mnist"], "fallback": None}
+    else:
+        reasons = []
+        name = data.continuous_dataset(args.data_dir, log=lambda m: (reasons.append(m), log(m)))
+        chosen = {"dataset": name, "label": LABELS[name], "fallback": reasons[0] if reasons else None}
+    return {**chosen, "hidden": args.hidden_dim or HIDDEN[chosen["dataset"]]}
+
+
+def say_for(args):
+    """Where a program's messages go: between progress bars, or nowhere with --quiet."""
+    return (lambda *a: None) if args.quiet else tqdm.write
 
 
 def machine() -> dict:
@@ -71,6 +79,15 @@ class Progress:
     def close(self) -> float:
         self.bar.close()
         return time.perf_counter() - self.start
+
+
+def save_panels(fig, axes, ylabel: str, title: str, stem: Path) -> list:
+    """Finish a one-row figure of curve panels (label, legend and title on the first) and save it."""
+    axes[0][0].set_ylabel(ylabel)
+    axes[0][0].legend(fontsize=7, loc="upper left")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return save_figure(fig, stem)
 
 
 def save_figure(fig, stem: Path) -> list:
@@ -113,7 +130,7 @@ class Sweep:
     def __init__(self, args, *, num_runs: int, per_run: int, metrics: dict):
         self.args, self.out = args, Path(args.out)
         self.out.mkdir(parents=True, exist_ok=True)
-        self.say = (lambda *a: None) if args.quiet else tqdm.write
+        self.say = say_for(args)
         self.candidates = args.lr_candidates or LR_CANDIDATES[args.optimizer]
         self.clock = WallClock(self.out)
         self.progress = Progress(num_runs * (per_run + len(self.candidates) * args.lr_search_samples), args.quiet)

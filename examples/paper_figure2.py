@@ -96,19 +96,14 @@ def plot(runs, latent_dims, title, stem):
             top, bottom = max(finals), min(finals)
             span = max(top - bottom, 0.05 * abs(top), 5.0)
             ax.set_ylim(bottom - 2.0 * span, top + 0.3 * span)
-    axes[0][0].set_ylabel("lower bound per datapoint (nats)")
-    axes[0][0].legend(fontsize=7, loc="upper left")
-    fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    return common.save_figure(fig, stem)
+    return common.save_panels(fig, axes, "lower bound per datapoint (nats)", title, stem)
 
 
 def main():
-    say = (lambda *a: None) if args.quiet else common.tqdm.write
-    chosen = common.resolve_dataset(args.data, args.data_dir, say)
-    dataset = chosen["dataset"]
+    say = common.say_for(args)
+    chosen = common.resolve_dataset(args, say)
+    dataset, hidden = chosen["dataset"], chosen["hidden"]
     latent_dims = args.latent_dims or LATENT_DIMS[args.data]
-    hidden = args.hidden_dim or common.HIDDEN[dataset]
     targets = curves.sample_targets(args.budget, first=args.first_eval, per_decade=args.evals_per_decade)
     plan = [(nz, method) for nz in latent_dims for method in args.methods]
     sweep = common.Sweep(args, num_runs=len(plan), per_run=args.budget, metrics={

@@ -77,11 +77,7 @@ def plot(runs, title, stem):
         ax.set_title(f"N_train = {size}")
         ax.set_xlabel("training samples evaluated")
         ax.grid(alpha=0.3, which="both")
-    axes[0][0].set_ylabel("marginal log-likelihood (nats)")
-    axes[0][0].legend(fontsize=7, loc="upper left")
-    fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    return common.save_figure(fig, stem)
+    return common.save_panels(fig, axes, "marginal log-likelihood (nats)", title, stem)
 
 
 def main():

@@ -69,10 +69,9 @@ def plot_samples(panels, image_shape, title, stem):
 
 
 def main():
-    say = (lambda *a: None) if args.quiet else common.tqdm.write
-    chosen = common.resolve_dataset(args.data, args.data_dir, say)
-    dataset = chosen["dataset"]
-    hidden = args.hidden_dim or common.HIDDEN[dataset]
+    say = common.say_for(args)
+    chosen = common.resolve_dataset(args, say)
+    dataset, hidden = chosen["dataset"], chosen["hidden"]
     sweep = common.Sweep(args, num_runs=len(args.latent_dims), per_run=args.budget, metrics={
         "figures": [4, 5], "data": args.data, "dataset": dataset, "dataset_label": chosen["label"], "fallback": chosen["fallback"],
         "settings": {"budget": args.budget, "latent_dims": args.latent_dims, "grid": args.grid, "samples": args.samples},
