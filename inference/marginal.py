@@ -62,11 +62,11 @@ def appendix_d_log_likelihood(model, x, *, num_samples: int = 50, burn_in: int =
     than the posterior, hence the paper's restriction to Nz < 5.
 
     Why the start matters: it is valid only if the chain samples the posterior. Started at one
-    prior draw, 100 transitions left chains of trained MNIST decoders (Nz = 3) in regions of
-    low posterior mass, and the estimate came out 22 nats *below* AIS on the same 100 points
-    (−146.3 against −124.1; 1000 transitions: −140.8); from the best of 30, 100, 300 or 1000
-    prior draws it gave −125.07, −124.28, −124.06 and −124.05 (AIS: −124.06), see
-    docs/results.md, Figure 3.
+    prior draw, chains of a trained MNIST decoder (Nz = 3) stayed in regions of low posterior
+    mass, and the estimate came out 15 nats *below* AIS on the same 100 points (−139.15
+    against −123.69; with 1000 burn-in transitions −138.63); from the best of 30, 100, 300 or
+    1000 prior draws it gave −124.58, −123.78, −123.70 and −123.66
+    (``benchmarks/appendix_d_start.py``, docs/results.md, Figure 3).
     """
     if num_samples < 4:
         raise ValueError("appendix-d needs at least 4 posterior samples per point")
