@@ -10,6 +10,7 @@ by performance on the training set in the first iterations", §5) is :func:`choo
 
 import json
 import math
+import shutil
 import time
 from pathlib import Path
 
@@ -42,8 +43,9 @@ def _read(path: Path):
 def choose_lr(config: dict, candidates, samples: int, out_dir, *, data_dir=None, device="auto", log=print, advance=None) -> dict:
     """Train ``config`` for ``samples`` examples with each step size in ``candidates`` (same seed,
     same initialisation and data order) and pick the one with the best running training bound
-    (for MCEM, which has none, its running log p(x, z)); a step size that diverges scores None. The result, with every candidate's
-    value, is kept in ``out_dir/lr_search.json`` and read back on a second call."""
+    (for MCEM, which has none, its running log p(x, z)); a step size that diverges scores
+    None. The result, with every candidate's value, is kept in ``out_dir/lr_search.json`` and
+    read back on a second call."""
     out_dir = Path(out_dir)
     record_path = out_dir / "lr_search.json"
     done = _read(record_path)
@@ -67,15 +69,15 @@ def choose_lr(config: dict, candidates, samples: int, out_dir, *, data_dir=None,
         except TrainingDiverged:
             value = math.nan
         scores[f"{lr:g}"] = value if math.isfinite(value) else None
-        (trial_dir / "checkpoint.pt").unlink(missing_ok=True)  # a trial is not worth its disk space
-        trial_dir.rmdir()
+        shutil.rmtree(trial_dir)  # a trial's checkpoint is not worth its disk space
         if advance is not None:
             advance(samples)
     finite = {k: v for k, v in scores.items() if v is not None}
     if not finite:
         raise RuntimeError(f"every step size diverged in the first {samples} samples: {scores}")
     best = max(finite, key=finite.get)
-    result = {"config": config, "candidates": list(candidates), "samples": samples, "metric": metric, "scores": scores, "chosen": float(best)}
+    chosen = next(lr for lr in candidates if f"{lr:g}" == best)
+    result = {"config": config, "candidates": list(candidates), "samples": samples, "metric": metric, "scores": scores, "chosen": chosen}
     exp.write_json(record_path, result)
     log(f"step size {best} chosen from {list(candidates)} ({metric} after {samples} samples: {scores})")
     return result
