@@ -8,7 +8,7 @@ import torch
 
 from . import binarize
 from .errors import DataError
-from .fashion import ensure_fashion_mnist, load_fashion_split
+from .fashion import ensure_fashion_mnist
 from .frey import IMAGE_SHAPE as FREY_IMAGE_SHAPE
 from .frey import load_frey_face
 from .idx import read_idx, write_idx
@@ -95,7 +95,7 @@ def load_fashion_mnist(data_dir=None, *, binarize_mode="none", seed=0, device="c
     Bernoulli decoder, or with ``binarize_mode="none"`` (the default, for the Gaussian decoder)
     :func:`dequantize` d bytes, each split with its own fixed noise."""
     paths = ensure_fashion_mnist(data_dir or default_data_dir(), download=download, log=log)
-    images = {split: load_fashion_split(paths, split)[0] for split in ("train", "test")}
+    images = {split: load_mnist_split(paths, split)[0] for split in ("train", "test")}  # the same file layout
     if binarize_mode == "none":
         x = {split: dequantize(images[split], device, DEQUANTIZE_SEED + i) for i, split in enumerate(("train", "test"))}
     else:

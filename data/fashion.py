@@ -1,12 +1,12 @@
 """Fashion-MNIST (Xiao et al. 2017): the continuous-data stand-in for Frey Face when that file
 cannot be had. Found locally (torchvision's layout, the data folder itself, or the Debian
-package ``dataset-fashion-mnist``) or fetched by torchvision, verified by SHA-256."""
+package ``dataset-fashion-mnist``) or fetched by torchvision, verified by SHA-256. Its files have
+MNIST's names, shapes and counts, so :func:`data.mnist.load_mnist_split` reads them."""
 
 from pathlib import Path
 
 from .errors import DataError
-from .idx import read_idx
-from .mnist import _sha256, check_mnist_arrays
+from .mnist import _sha256
 
 #: SHA-256 of the four uncompressed IDX files (as shipped by zalandoresearch and by Debian).
 SHA256 = {
@@ -15,8 +15,6 @@ SHA256 = {
     "t10k-images-idx3-ubyte": "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
     "t10k-labels-idx1-ubyte": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
 }
-SPLITS = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", 60000),
-          "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte", 10000)}
 #: Where ``apt-get install dataset-fashion-mnist`` puts the files (gzip-compressed).
 SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")
 
@@ -70,11 +68,3 @@ def ensure_fashion_mnist(data_dir, download: bool = True, system_dir=None, log=p
         if actual != SHA256[name]:
             raise DataError(f"{path} has SHA-256 {actual}, expected {SHA256[name]}: the file is corrupt or not Fashion-MNIST")
     return paths
-
-
-def load_fashion_split(paths: dict, split: str):
-    """Images of one split as uint8 (N, 784) and labels (N,)."""
-    if split not in SPLITS:
-        raise DataError(f"split must be one of {sorted(SPLITS)}, got {split!r}")
-    images_name, labels_name, count = SPLITS[split]
-    return check_mnist_arrays(read_idx(paths[images_name]), read_idx(paths[labels_name]), count, paths[images_name])

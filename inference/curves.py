@@ -107,17 +107,23 @@ def bound_evaluator(train_points: int, num_samples: int = 1, seed: int = 0):
     return evaluate
 
 
+def _per_split(experiment, num_points: int, suffix: str, estimator) -> dict:
+    """``{"train_SUFFIX", "test_SUFFIX"}``: ``estimator(model, x)`` per datapoint, averaged over
+    the first ``num_points`` points of each split."""
+    values = {}
+    for split in ("train", "test"):
+        x = scored_points(experiment, split, num_points)
+        model, _ = experiment.scoring_pair(x)
+        values[f"{split}_{suffix}"] = estimator(model, x).mean().item()
+    return values
+
+
 def marginal_evaluator(num_points: int, num_samples: int = 50, seed: int = 0):
     """``evaluate(experiment) -> {"train_ll", "test_ll"}``: Appendix D's estimate of log p(x) per
     datapoint (HMC posterior samples, no encoder involved, so every algorithm is scored the
     same way) on the first ``num_points`` training and test points."""
     def evaluate(experiment):
-        values = {}
-        for split in ("train", "test"):
-            x = scored_points(experiment, split, num_points)
-            model, _ = experiment.scoring_pair(x)
-            values[f"{split}_ll"] = appendix_d_log_likelihood(model, x, num_samples=num_samples, seed=seed).mean().item()
-        return values
+        return _per_split(experiment, num_points, "ll", lambda m, x: appendix_d_log_likelihood(m, x, num_samples=num_samples, seed=seed))
 
     return evaluate
 
@@ -125,12 +131,7 @@ def marginal_evaluator(num_points: int, num_samples: int = 50, seed: int = 0):
 def ais_check(experiment, num_points: int, num_steps: int = 500, seed: int = 0) -> dict:
     """AIS from the prior (:func:`inference.marginal.ais_log_likelihood`) on the first
     ``num_points`` training and test points: ``{"train_ais", "test_ais"}`` per datapoint."""
-    values = {}
-    for split in ("train", "test"):
-        x = scored_points(experiment, split, num_points)
-        model, _ = experiment.scoring_pair(x)
-        values[f"{split}_ais"] = ais_log_likelihood(model, x, num_steps=num_steps, seed=seed).mean().item()
-    return values
+    return _per_split(experiment, num_points, "ais", lambda m, x: ais_log_likelihood(m, x, num_steps=num_steps, seed=seed))
 
 
 def train_curve(config: dict, out_dir, targets, evaluate, *, finish=None, data_dir=None, device="auto", log=print, advance=None,
@@ -162,12 +163,11 @@ def train_curve(config: dict, out_dir, targets, evaluate, *, finish=None, data_d
     # enough epochs for the budget, with one more per segment: each segment may end mid-epoch
     experiment.config["epochs"] = targets[-1] // len(experiment.train) + len(targets) + 1
     resume = checkpoint.is_file() and bool(curve["points"])
-    restored = False
+    state = None  # after the first segment, the next continues from memory, not from the checkpoint on disk
     for target in targets:
         if target <= done:
             continue
-        state = exp.train(experiment, out_dir, resume=resume, max_examples=target, evaluate=False, progress=progress)
-        resume = restored = True
+        state = exp.train(experiment, out_dir, resume=resume, state=state, max_examples=target, evaluate=False, progress=progress)
         examples = state.history[-1]["examples"] if state.history else 0
         start = time.perf_counter()
         values = evaluate(experiment)
@@ -183,7 +183,7 @@ def train_curve(config: dict, out_dir, targets, evaluate, *, finish=None, data_d
         done = examples
     curve["complete"] = True
     if finish is not None and "final" not in curve:
-        if not restored:  # complete before this call: load the final model, training nothing
+        if state is None:  # complete before this call: load the final model, training nothing
             exp.train(experiment, out_dir, resume=True, max_examples=max(done, 1), evaluate=False, progress=False)
         start = time.perf_counter()
         curve["final"] = {**finish(experiment), "seconds": time.perf_counter() - start}

@@ -220,9 +220,10 @@ def write_json(path, obj) -> None:
     os.replace(tmp, path)
 
 
-def train(experiment: Experiment, out_dir, *, resume: bool = False, progress: bool = True, on_epoch_end=None, max_seconds=None,
-          max_examples=None, evaluate=True) -> TrainState:
-    """Train with checkpoints in ``out_dir/checkpoint.pt`` (continuing it when ``resume``);
+def train(experiment: Experiment, out_dir, *, resume: bool = False, state: TrainState = None, progress: bool = True, on_epoch_end=None,
+          max_seconds=None, max_examples=None, evaluate=True) -> TrainState:
+    """Train with checkpoints in ``out_dir/checkpoint.pt`` (continuing it when ``resume``, or from
+    ``state``, the state a previous call in this process returned, without reading the checkpoint);
     ``on_epoch_end(state)`` runs after every epoch; ``max_seconds`` and ``max_examples`` end
     training early (see :func:`fit`); ``evaluate=False`` skips the per-epoch test ELBO."""
     cfg = experiment.config
@@ -232,7 +233,8 @@ def train(experiment: Experiment, out_dir, *, resume: bool = False, progress: bo
     if isinstance(experiment.algorithm, torch.nn.Module):  # e.g. MCEM's chains and step sizes
         modules["algorithm"] = experiment.algorithm
     checkpointer = Checkpointer(Path(out_dir) / "checkpoint.pt", modules, experiment.optimizer, cfg)
-    state = checkpointer.restore() if resume else TrainState()
+    if state is None:
+        state = checkpointer.restore() if resume else TrainState()
     prior = experiment.model.parameters() if cfg["map_prior"] else None
     return fit(
         experiment.algorithm, experiment.optimizer, experiment.train, epochs=cfg["epochs"],

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import data
-from data import DataError, fashion, write_idx
+from data import DataError, fashion, mnist, write_idx
 
 
 def write_tiny_fashion(folder, gz=True):
@@ -28,7 +28,7 @@ def write_tiny_fashion(folder, gz=True):
 
 @pytest.fixture
 def tiny_counts(monkeypatch):
-    monkeypatch.setattr(fashion, "SPLITS", {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", 6),
+    monkeypatch.setattr(mnist, "SPLITS", {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", 6),
                                             "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte", 4)})
 
 
