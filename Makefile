@@ -16,7 +16,7 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 	touch $@
 
 data: install
-	$(PY) -m data
+	$(PY) -m aevb.data
 
 demo: data
 	$(PY) examples/mnist_aevb.py $(DEMO_ARGS)

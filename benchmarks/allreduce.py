@@ -11,18 +11,20 @@ and prints it beside the time of one single-process training step measured in th
 import statistics
 import sys
 import time
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from aevb import cli
+from aevb.guides import DiagonalGaussianGuide
+from aevb.inference import AEVB, distributed, make_optimizer
+from aevb.models import BernoulliVAE
 
-from guides import DiagonalGaussianGuide  # noqa: E402
-from inference import AEVB, distributed, make_optimizer  # noqa: E402
-from models import BernoulliVAE  # noqa: E402
+PROGRAM = cli.Program("allreduce", __doc__, keys=())
+REPEATS = 200
 
 
-def main(repeats: int = 200):
+def main(argv=None, repeats: int = REPEATS):
+    PROGRAM.parse(argv)
     ctx, device = distributed.init_distributed(torch.device("cpu"))
     model, guide = BernoulliVAE(784, 20, 500), DiagonalGaussianGuide(784, 20, 500)
     algorithm = AEVB(model, guide)
@@ -50,8 +52,7 @@ def main(repeats: int = 200):
         print(f"{ctx.world_size} process(es), {torch.get_num_threads()} thread(s) each, {numel:,} parameters ({numel * 4 / 2**20:.1f} MiB of float32 gradients)")
         print(f"forward + backward of one M = 100 step: {backward_ms:.2f} ms (median of {repeats})")
         print(f"gradient average (all-reduce, {distributed.backend_for(device) if ctx.enabled else 'none'}): {reduce_ms:.2f} ms (median of {repeats})")
-    distributed.shutdown()
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(cli.run(main))

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Where Appendix D's posterior chains start, and why it matters (docs/results.md, Figure 3).
 
-    python benchmarks/appendix_d_start.py --run runs/paper_figure3/runs/n1000_aevb --points 100
+    python benchmarks/appendix_d_start.py --run-dir runs/paper_figure3/runs/n1000_aevb --points 100
 
 Loads a trained run of examples/paper_figure3.py (or any run folder with curve.json and
 checkpoint.pt) and estimates log p(x) on its first --points training points with Appendix D's
@@ -10,36 +10,39 @@ the burn-in) or at the best of K prior draws, beside AIS from the prior on the s
 which is a stochastic lower bound on log p(x) (in expectation).
 """
 
-import argparse
-import json
 import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from aevb import cli
+from aevb import experiment as exp
+from aevb.curves import scored_points
+from aevb.files import read_json
+from aevb.inference.checkpoint import load_checkpoint
+from aevb.inference.marginal import ais_log_likelihood, appendix_d_log_likelihood
 
-from inference import experiment as exp  # noqa: E402
-from inference.checkpoint import load_checkpoint  # noqa: E402
-from inference.curves import scored_points  # noqa: E402
-from inference.marginal import ais_log_likelihood, appendix_d_log_likelihood  # noqa: E402
+PROGRAM = cli.Program("appendix_d_start", __doc__, keys=("run_dir", "points", "data_dir"))
 
-parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-parser.add_argument("--run", default="runs/paper_figure3/runs/n1000_aevb")
-parser.add_argument("--points", type=int, default=100)
-parser.add_argument("--data-dir", default=None)
-args = parser.parse_args()
 
-run = Path(args.run)
-config = json.loads((run / "curve.json").read_text())["config"]
-experiment = exp.build(config, data_dir=args.data_dir, device="cpu", log=lambda *a: None)
-experiment.model.load_state_dict(load_checkpoint(run / "checkpoint.pt")["modules"]["model"])
-x = scored_points(experiment, "train", args.points)
-print(f"{run}: first {len(x)} training points, log p(x) per datapoint (nats)")
-rows = [("AIS from the prior, 300 steps, 16 chains", lambda: ais_log_likelihood(experiment.model, x, num_steps=300))]
-rows += [(f"Appendix D, one prior draw, burn-in {b}", lambda b=b: appendix_d_log_likelihood(experiment.model, x, init_draws=0, burn_in=b))
-         for b in (100, 1000)]
-rows += [(f"Appendix D, best of {k} prior draws, burn-in 100", lambda k=k: appendix_d_log_likelihood(experiment.model, x, init_draws=k))
-         for k in (30, 100, 300, 1000)]
-for label, estimate in rows:
-    start = time.perf_counter()
-    print(f"| {label} | {estimate().mean().item():.2f} | {time.perf_counter() - start:.1f} s |", flush=True)
+def main(argv=None):
+    settings = PROGRAM.parse(argv)
+    run = Path(settings["run_dir"])
+    curve = read_json(run / "curve.json")
+    if curve is None:
+        raise ValueError(f"{run} holds no curve.json: pass --run-dir a run folder of examples/paper_figure3.py")
+    experiment = exp.build(curve["config"], data_dir=settings["data_dir"], device="cpu", log=lambda *a: None)
+    experiment.model.load_state_dict(load_checkpoint(run / "checkpoint.pt")["modules"]["model"])
+    x = scored_points(experiment, "train", settings["points"])
+    print(f"{run}: first {len(x)} training points, log p(x) per datapoint (nats)")
+    rows = [("AIS from the prior, 300 steps, 16 chains", lambda: ais_log_likelihood(experiment.model, x, num_steps=300))]
+    rows += [(f"Appendix D, one prior draw, burn-in {b}", lambda b=b: appendix_d_log_likelihood(experiment.model, x, init_draws=0, burn_in=b))
+             for b in (100, 1000)]
+    rows += [(f"Appendix D, best of {k} prior draws, burn-in 100", lambda k=k: appendix_d_log_likelihood(experiment.model, x, init_draws=k))
+             for k in (30, 100, 300, 1000)]
+    for label, estimate in rows:
+        start = time.perf_counter()
+        print(f"| {label} | {estimate().mean().item():.2f} | {time.perf_counter() - start:.1f} s |", flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(cli.run(main))

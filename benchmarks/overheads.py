@@ -16,19 +16,20 @@ Each number is the median of 5 repeats.
 import statistics
 import sys
 import time
-from pathlib import Path
 
 import pyro
 import torch
 import pyro.distributions as dist
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from guides import DiagonalGaussianGuide  # noqa: E402
-from inference import AEVB, make_optimizer  # noqa: E402
-from models import BernoulliVAE  # noqa: E402
-from models.likelihoods import FastBernoulli  # noqa: E402
-from reference_vae import ReferenceVAE  # noqa: E402
+from reference_vae import ReferenceVAE  # benchmarks/reference_vae.py, beside this script
+
+from aevb import cli
+from aevb.guides import DiagonalGaussianGuide
+from aevb.inference import AEVB, make_optimizer
+from aevb.models import BernoulliVAE
+from aevb.models.likelihoods import FastBernoulli
+
+PROGRAM = cli.Program("overheads", __doc__, keys=())
 
 
 def timed(fn, n, repeats=5, warmup=10):
@@ -64,7 +65,8 @@ def reference(d, h, z, fused):
     return model, torch.optim.Adam(model.parameters(), lr=1e-3, **({"fused": True} if fused else {}))
 
 
-def main():
+def main(argv=None):
+    PROGRAM.parse(argv)
     torch.manual_seed(0)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads\n\n1. fixed cost per step (4-3-2 layers, batch 100)\n")
     tiny = torch.bernoulli(torch.full((100, 4), 0.3))
@@ -96,4 +98,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(cli.run(main))

@@ -1,27 +1,27 @@
 #!/usr/bin/env python
 """Test ELBO per epoch of our default AEVB path and of the plain-PyTorch reference, same run.
 
-    python benchmarks/quality.py --epochs 5 [--seed 0]
+    python benchmarks/quality.py [--epochs 10] [--seed 0] [--device cpu]
 
 Both train the paper's MNIST VAE (784-500-20 tanh, batch 100, Adam 1e-3, dynamic
 binarisation) on the same minibatch order and binary draws, and both are scored by the same
 evaluation module (inference/evaluate.py, 10 draws per test point, fixed seed).
 """
 
-import argparse
 import sys
 import time
-from pathlib import Path
 
 import pyro
 import torch
-from tqdm.auto import tqdm
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from inference import evaluate_elbo, experiment, fit  # noqa: E402
-from inference.train import epoch_generator, minibatches  # noqa: E402
-from reference_vae import ReferenceVAE, to_pyro  # noqa: E402
+from reference_vae import ReferenceVAE, to_pyro  # benchmarks/reference_vae.py, beside this script
+
+from aevb import cli, experiment
+from aevb.inference import evaluate_elbo, fit
+from aevb.inference.progress import progress
+from aevb.inference.train import epoch_generator, minibatches
+
+PROGRAM = cli.Program("quality", __doc__, keys=("epochs", "seed", "device"))
 
 
 def train_reference(train, test, epochs, seed):
@@ -32,32 +32,32 @@ def train_reference(train, test, epochs, seed):
     for epoch in range(1, epochs + 1):
         generator = epoch_generator(seed, epoch, train.x.device)
         start = time.perf_counter()
-        for index in tqdm(minibatches(len(train), 100, generator, train.x.device), desc=f"reference epoch {epoch}", leave=False):
-            x = torch.bernoulli(train.x[index], generator=generator)
-            optimizer.zero_grad(set_to_none=True)
-            ref(x).backward()
-            optimizer.step()
+        batches = minibatches(len(train), 100, generator, train.x.device)
+        with progress(len(batches), f"reference epoch {epoch}", unit="steps") as bar:
+            for index in batches:
+                x = torch.bernoulli(train.x[index], generator=generator)
+                optimizer.zero_grad(set_to_none=True)
+                ref(x).backward()
+                optimizer.step()
+                bar.update(1)
         seconds = time.perf_counter() - start
         model, guide = to_pyro(ref)
         curve.append((evaluate_elbo(model, guide, test.x), seconds))
     return curve
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--epochs", type=int, default=5)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", default="cpu")
-    args = parser.parse_args()
-    run = experiment.build({"epochs": args.epochs, "seed": args.seed}, device=args.device, log=lambda *a: None)
+def main(argv=None):
+    settings = PROGRAM.parse(argv)
+    epochs, seed, device = settings["epochs"], settings["seed"], settings["device"]
+    run = experiment.build({"epochs": epochs, "seed": seed}, device=device, log=lambda *a: None)
     with pyro.validation_enabled(False):
-        reference = train_reference(run.train, run.test, args.epochs, args.seed)
+        reference = train_reference(run.train, run.test, epochs, seed)
     pyro.clear_param_store()
-    run = experiment.build({"epochs": args.epochs, "seed": args.seed}, device=args.device, log=lambda *a: None)
+    run = experiment.build({"epochs": epochs, "seed": seed}, device=device, log=lambda *a: None)
     ours = fit(
-        run.algorithm, run.optimizer, run.train, epochs=args.epochs, batch_size=100, seed=args.seed, evaluate=run.evaluate
+        run.algorithm, run.optimizer, run.train, epochs=epochs, batch_size=100, seed=seed, evaluate=run.evaluate
     ).history
-    print(f"\nseed {args.seed}; test ELBO in nats per datapoint (higher is better), 10 draws per test point\n")
+    print(f"\nseed {seed}; test ELBO in nats per datapoint (higher is better), 10 draws per test point\n")
     print("| epoch | ours (AEVB, estimator B) | plain PyTorch reference | ours s/epoch | reference s/epoch |")
     print("|---:|---:|---:|---:|---:|")
     for record, (ref_elbo, ref_seconds) in zip(ours, reference):
@@ -65,4 +65,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(cli.run(main))

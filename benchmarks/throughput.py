@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Training throughput of our AEVB step against a plain-PyTorch VAE of the same architecture.
 
-    python benchmarks/throughput.py [--device cpu] [--repeats 7] [--steps 150]
+    python benchmarks/throughput.py [--device cpu] [--repeats 7] [--steps 150] [--timing-warmup 20]
 
 Every variant trains the paper's MNIST VAE (784-500-20 tanh, batch 100, Adam 1e-3) on the
 same on-device binary batches. Variants are timed in turn within each round (so drift in
@@ -10,23 +10,24 @@ examples/second, its ratio to the plain-PyTorch reference, and the fraction of t
 machine's float32 matmul peak, measured in the same run.
 """
 
-import argparse
 import statistics
 import sys
 import time
 import warnings
-from pathlib import Path
 
 import pyro
 import pyro.distributions as dist
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from guides import DiagonalGaussianGuide  # noqa: E402
-from inference import AEVB, make_optimizer  # noqa: E402
-from models import BernoulliVAE  # noqa: E402
-from reference_vae import ReferenceVAE  # noqa: E402
+from reference_vae import ReferenceVAE  # benchmarks/reference_vae.py, beside this script
+
+from aevb import cli
+from aevb.experiment import resolve_device
+from aevb.guides import DiagonalGaussianGuide
+from aevb.inference import AEVB, make_optimizer
+from aevb.models import BernoulliVAE
+
+PROGRAM = cli.Program("throughput", __doc__, keys=("device", "repeats", "steps", "timing_warmup"))
 
 D, H, Z, M, N = 784, 500, 20, 100, 60000
 
@@ -104,30 +105,26 @@ def time_variant(build, batches, steps, warmup, device):
     return steps * M / (time.perf_counter() - start)
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--steps", type=int, default=150)
-    parser.add_argument("--warmup", type=int, default=20)
-    args = parser.parse_args()
-    device = torch.device(args.device)
+def main(argv=None):
+    settings = PROGRAM.parse(argv)
+    repeats, steps, warmup = settings["repeats"], settings["steps"], settings["timing_warmup"]
+    device = resolve_device(settings["device"])
     torch.manual_seed(0)
     batches = [torch.bernoulli(torch.full((M, D), 0.13, device=device)) for _ in range(50)]
     results = {name: [] for name in VARIANTS}
     peaks = []
     print(f"torch {torch.__version__}, pyro {pyro.__version__}, device {device}, {torch.get_num_threads()} threads; "
-          f"{args.repeats} rounds of {args.steps} steps (batch {M}) per variant")
-    for round_ in range(args.repeats):
+          f"{repeats} rounds of {steps} steps (batch {M}) per variant")
+    for round_ in range(repeats):
         peaks.append(matmul_peak(device))
         for name, build in VARIANTS.items():
             pyro.clear_param_store()
             try:
-                results[name].append(time_variant(build, batches, args.steps, args.warmup, device))
+                results[name].append(time_variant(build, batches, steps, warmup, device))
             except Exception as e:  # a variant that cannot run is reported, not hidden
                 results[name] = f"failed: {type(e).__name__}: {str(e).splitlines()[0][:80]}"
                 VARIANTS[name] = lambda: (_ for _ in ()).throw(RuntimeError("skipped"))
-        print(f"round {round_ + 1}/{args.repeats} done", file=sys.stderr)
+        print(f"round {round_ + 1}/{repeats} done", file=sys.stderr)
     peak = statistics.median(peaks)
     ref = statistics.median(results["plain PyTorch reference (torch.optim.Adam)"])
     flops = flops_per_example()
@@ -144,4 +141,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(cli.run(main))

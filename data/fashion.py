@@ -1,7 +1,7 @@
 """Fashion-MNIST (Xiao et al. 2017): the continuous-data stand-in for Frey Face when that file
 cannot be had. Found locally (torchvision's layout, the data folder itself, or the Debian
 package ``dataset-fashion-mnist``) or fetched by torchvision, verified by SHA-256. Its files have
-MNIST's names, shapes and counts, so :func:`data.mnist.load_mnist_split` reads them."""
+MNIST's names, shapes and counts, so :func:`aevb.data.mnist.load_mnist_split` reads them."""
 
 from pathlib import Path
 

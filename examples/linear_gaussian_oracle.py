@@ -10,67 +10,71 @@ on 200 test points, and (2) how far AEVB, wake-sleep and MCEM end from the close
 when they fit the model to 1000 of its own samples.
 """
 
-import argparse
-import json
 import sys
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from data import Split  # noqa: E402
-from guides import DiagonalGaussianGuide  # noqa: E402
-from guides.exact import ExactPosteriorGuide  # noqa: E402
-from inference import AEVB, MonteCarloEM, WakeSleep, evaluate, fit, make_optimizer  # noqa: E402
-from inference.marginal import ais_log_likelihood, appendix_d_log_likelihood  # noqa: E402
-from models.linear_gaussian import LinearGaussianModel  # noqa: E402
+from aevb import cli
+from aevb.files import write_json
+from aevb.data import Split
+from aevb.guides import DiagonalGaussianGuide
+from aevb.guides.exact import ExactPosteriorGuide
+from aevb.inference import AEVB, MonteCarloEM, WakeSleep, evaluate, fit, make_optimizer
+from aevb.inference.marginal import ais_log_likelihood, appendix_d_log_likelihood
+from aevb.models.linear_gaussian import LinearGaussianModel
 
-parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-parser.add_argument("--seed", type=int, default=0)
-parser.add_argument("--out", default="runs/oracle")
-args = parser.parse_args()
+PROGRAM = cli.Program("linear_gaussian_oracle", __doc__, keys=("seed", "out"))
 
-torch.manual_seed(args.seed)
-truth = LinearGaussianModel(5, 2).set_parameters(torch.randn(5, 2), torch.randn(5), 0.5)
-with torch.no_grad():
-    x = truth.marginal().sample((1200,))
-train, test = x[:1000], x[1000:]
-exact = truth.log_marginal(test).detach()
 
-# (1) estimators on the true model
-frozen = DiagonalGaussianGuide(5, 2, 32)
-truth.train(False)  # frozen: its parameters are not registered for training
-for p in truth.parameters():
-    p.requires_grad_(False)
-fit(AEVB(truth, frozen), make_optimizer("adam", frozen.parameters(), 3e-3), Split(train, (1, 5)), epochs=40, batch_size=50, progress=False)
-estimates = {
-    "IS, exact posterior as proposal, K=10": evaluate.log_likelihood_per_point(truth, ExactPosteriorGuide(truth), test, num_samples=10),
-    "ELBO of the fitted diagonal guide": evaluate.elbo_per_point(truth, frozen, test, num_samples=1000),
-    "IS, fitted diagonal guide, K=5000": evaluate.log_likelihood_per_point(truth, frozen, test, num_samples=5000),
-    "AIS from the prior, 300 steps, 8 chains": ais_log_likelihood(truth, test, num_chains=8, num_steps=300, num_leapfrog=3),
-    "Appendix D, 100 HMC samples": appendix_d_log_likelihood(truth, test, num_samples=100),
-}
-rows = {name: (est - exact).mean().item() for name, est in estimates.items()}
-print("| estimator | mean error vs exact log p(x) (nats/datapoint) |\n|---|---:|")
-for name, err in rows.items():
-    print(f"| {name} | {err:+.4f} |")
+def main(argv=None):
+    settings = PROGRAM.parse(argv)
+    torch.manual_seed(settings["seed"])
+    truth = LinearGaussianModel(5, 2).set_parameters(torch.randn(5, 2), torch.randn(5), 0.5)
+    with torch.no_grad():
+        x = truth.marginal().sample((1200,))
+    train, test = x[:1000], x[1000:]
+    exact = truth.log_marginal(test).detach()
 
-# (2) fitting the model to its own samples
-ml = LinearGaussianModel.maximum_likelihood(train, latent_dim=2).log_marginal(test).mean().item()
-gaps = {}
-for name, (epochs, lr) in {"aevb": (60, 0.01), "wake-sleep": (60, 0.01), "mcem": (40, 3e-3)}.items():
-    torch.manual_seed(args.seed)
-    model = LinearGaussianModel(5, 2)
-    if name == "mcem":
-        algorithm = MonteCarloEM(model, num_data=len(train), initial_step_size=0.1)
-    else:
-        algorithm = (AEVB if name == "aevb" else WakeSleep)(model, DiagonalGaussianGuide(5, 2, 32))
-    fit(algorithm, make_optimizer("adam", algorithm.parameters(), lr), Split(train, (1, 5)), epochs=epochs, batch_size=100, progress=False)
-    gaps[name] = {"epochs": epochs, "lr": lr, "gap": ml - model.log_marginal(test).mean().item()}
-print(f"\nclosed-form ML fit: test log-likelihood {ml:.3f} nats/datapoint\n")
-print("| algorithm | epochs | Adam lr | test log-likelihood below the ML fit (nats/datapoint) |\n|---|---:|---:|---:|")
-for name, g in gaps.items():
-    print(f"| {name} | {g['epochs']} | {g['lr']} | {g['gap']:.3f} |")
-Path(args.out).mkdir(parents=True, exist_ok=True)
-(Path(args.out) / "metrics.json").write_text(json.dumps({"estimator_errors": rows, "ml_test_log_likelihood": ml, "fit_gaps": gaps}, indent=2))
-print(f"\nwrote {args.out}/metrics.json")
+    # (1) estimators on the true model
+    frozen = DiagonalGaussianGuide(5, 2, 32)
+    truth.train(False)  # frozen: its parameters are not registered for training
+    for p in truth.parameters():
+        p.requires_grad_(False)
+    fit(AEVB(truth, frozen), make_optimizer("adam", frozen.parameters(), 3e-3), Split(train, (1, 5)), epochs=40, batch_size=50, progress=False)
+    estimates = {
+        "IS, exact posterior as proposal, K=10": evaluate.log_likelihood_per_point(truth, ExactPosteriorGuide(truth), test, num_samples=10),
+        "ELBO of the fitted diagonal guide": evaluate.elbo_per_point(truth, frozen, test, num_samples=1000),
+        "IS, fitted diagonal guide, K=5000": evaluate.log_likelihood_per_point(truth, frozen, test, num_samples=5000),
+        "AIS from the prior, 300 steps, 8 chains": ais_log_likelihood(truth, test, num_chains=8, num_steps=300, num_leapfrog=3),
+        "Appendix D, 100 HMC samples": appendix_d_log_likelihood(truth, test, num_samples=100),
+    }
+    rows = {name: (est - exact).mean().item() for name, est in estimates.items()}
+    print("| estimator | mean error vs exact log p(x) (nats/datapoint) |\n|---|---:|")
+    for name, err in rows.items():
+        print(f"| {name} | {err:+.4f} |")
+
+    # (2) fitting the model to its own samples
+    ml = LinearGaussianModel.maximum_likelihood(train, latent_dim=2).log_marginal(test).mean().item()
+    gaps = {}
+    for name, (epochs, lr) in {"aevb": (60, 0.01), "wake-sleep": (60, 0.01), "mcem": (40, 3e-3)}.items():
+        torch.manual_seed(settings["seed"])
+        model = LinearGaussianModel(5, 2)
+        if name == "mcem":
+            algorithm = MonteCarloEM(model, num_data=len(train), initial_step_size=0.1)
+        else:
+            algorithm = (AEVB if name == "aevb" else WakeSleep)(model, DiagonalGaussianGuide(5, 2, 32))
+        fit(algorithm, make_optimizer("adam", algorithm.parameters(), lr), Split(train, (1, 5)), epochs=epochs, batch_size=100, progress=False)
+        gaps[name] = {"epochs": epochs, "lr": lr, "gap": ml - model.log_marginal(test).mean().item()}
+    print(f"\nclosed-form ML fit: test log-likelihood {ml:.3f} nats/datapoint\n")
+    print("| algorithm | epochs | Adam lr | test log-likelihood below the ML fit (nats/datapoint) |\n|---|---:|---:|---:|")
+    for name, g in gaps.items():
+        print(f"| {name} | {g['epochs']} | {g['lr']} | {g['gap']:.3f} |")
+    out = Path(settings["out"])
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "metrics.json", {"estimator_errors": rows, "ml_test_log_likelihood": ml, "fit_gaps": gaps})
+    print(f"\nwrote {out}/metrics.json")
+
+
+if __name__ == "__main__":
+    sys.exit(cli.run(main))

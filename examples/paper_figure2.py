@@ -6,13 +6,19 @@ solid, test dashed) against training samples evaluated, one panel per latent siz
     python examples/paper_figure2.py --data frey           # Frey Face (Fashion-MNIST offline)
     python examples/paper_figure2.py --budget 100000000    # the paper's 10⁸ samples per run (GPU)
 
+Figure 2's own defaults: --budget 1500000 (fits the MNIST panels in about half an hour on 2 CPU
+cores), --evals-per-decade 5, --latent-dims 3 5 10 20 200 (MNIST) or 2 5 10 20 (Frey Face),
+--methods aevb wake-sleep.
+
 The paper's settings (§5): one tanh hidden layer of 500 units (MNIST) or 200 (Frey Face, with
 the Gaussian decoder), every parameter initialised from N(0, 0.01²), the N(0, I) weight prior
 (weight decay), M = 100, L = 1, and Adagrad with the step size chosen from {0.01, 0.02, 0.1}
 by the training bound after the first --lr-search-samples samples, separately for every run.
 MNIST is binarised once (static), so a gap between the train and test curves is over-fitting.
+These settings define the figure and are not flags; a --config file may change any of them
+(e.g. ``optimizer: adam``).
 
-Both methods are scored with the same estimator: the ELBO with --eval-samples draws from
+Both methods are scored with the same estimator: the ELBO with --bound-samples draws from
 q(z|x) per point, on the first --train-eval-points training points and on the whole test set,
 at log-spaced sample counts; the final models again with 10 draws per test point, and AEVB
 minus wake-sleep per Nz as a paired mean over the test points with its standard error. Writes into --out: metrics.json (every curve's points, the step-size trials,
@@ -22,32 +28,23 @@ and reads back finished runs.
 """
 
 import math
+import sys
 
-import paper_common as common
 import torch
-from paper_common import plt
 
-from inference import curves
-from inference.evaluate import elbo_per_point
+from aevb import cli, curves
+from aevb import config as cfg
+from aevb import paper as common
+from aevb.inference.evaluate import elbo_per_point
 
 METHODS = ("aevb", "wake-sleep")
 LATENT_DIMS = {"mnist": [3, 5, 10, 20, 200], "frey": [2, 5, 10, 20]}
+BUDGET, EVALS_PER_DECADE = 1_500_000, 5
 STYLE = {"aevb": "tab:red", "wake-sleep": "tab:blue"}
-
-parser = common.base_parser(__doc__, out="runs/paper_figure2")
-parser.add_argument("--data", choices=["mnist", "frey"], default="mnist",
-                    help="mnist, or frey (Frey Face; Fashion-MNIST when Frey Face cannot be had)")
-parser.add_argument("--latent-dims", type=int, nargs="+", default=None, help="panels (default: the paper's for --data)")
-parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
-parser.add_argument("--budget", type=int, default=1_500_000,
-                    help="training samples per run (paper: 10⁸; the default fits the MNIST panels in an hour on 2 CPU cores)")
-parser.add_argument("--hidden-dim", type=int, default=None, help="default: 500 for MNIST, 200 for Frey Face / Fashion-MNIST")
-parser.add_argument("--train-eval-points", type=int, default=10_000, help="training points the train curve is computed on")
-parser.add_argument("--eval-samples", type=int, default=1, help="draws from q(z|x) per point for the bound")
-parser.add_argument("--first-eval", type=int, default=10_000, help="samples at the first evaluation")
-parser.add_argument("--evals-per-decade", type=int, default=5)
-args = parser.parse_args()
-common.check_positive(parser, args, ["budget", "train_eval_points", "eval_samples", "first_eval", "evals_per_decade", "lr_search_samples"])
+PROGRAM = cli.Program("paper_figure2", __doc__, config_keys=cfg.RUN_KEYS, keys=(
+    "data", "latent_dims", "methods", "budget", "hidden_dim", "train_eval_points", "bound_samples", "first_eval", "evals_per_decade",
+    *common.FIGURE_KEYS,
+))
 
 
 def run_name(nz, method):
@@ -62,7 +59,8 @@ def final_test_bound(experiment, run_dir):
     """The final model's test bound with :data:`FINAL_SAMPLES` draws per point; the per-point
     values are kept in ``test_bound_per_point.pt`` for the paired comparison."""
     model, guide = experiment.scoring_pair(experiment.test.x)
-    per_point = elbo_per_point(model, guide, experiment.test.x, num_samples=FINAL_SAMPLES, seed=args.seed).cpu()
+    per_point = elbo_per_point(model, guide, experiment.test.x, num_samples=FINAL_SAMPLES, seed=experiment.config["seed"],
+                               progress=experiment.progress and "final test bound").cpu()
     torch.save(per_point, run_dir / "test_bound_per_point.pt")
     return {"test_bound": per_point.mean().item(), "samples_per_point": FINAL_SAMPLES}
 
@@ -75,11 +73,11 @@ def paired_difference(out, nz) -> dict:
     return {"mean": diff.mean().item(), "standard_error": (diff.std() / len(diff) ** 0.5).item(), "points": len(diff)}
 
 
-def plot(runs, latent_dims, title, stem):
-    fig, axes = plt.subplots(1, len(latent_dims), figsize=(3.4 * len(latent_dims), 3.4), squeeze=False)
+def plot(runs, latent_dims, methods, title, stem):
+    fig, axes = common.panels(len(latent_dims), 3.4, 3.4)
     for ax, nz in zip(axes[0], latent_dims):
         finals = []
-        for method in args.methods:
+        for method in methods:
             curve = runs.get(run_name(nz, method))
             if not curve or not curve["points"]:
                 continue
@@ -99,37 +97,43 @@ def plot(runs, latent_dims, title, stem):
     return common.save_panels(fig, axes, "lower bound per datapoint (nats)", title, stem)
 
 
-def main():
-    say = common.say_for(args)
-    chosen = common.resolve_dataset(args, say)
+def main(argv=None):
+    settings = PROGRAM.parse(argv)
+    say = common.say_for(settings)
+    methods = settings["methods"] or list(METHODS)
+    if not set(methods) <= set(METHODS):
+        raise cli.UsageError(f"--methods: Figure 2 compares {' and '.join(METHODS)}, got {methods}")
+    budget = settings["budget"] or BUDGET
+    chosen = common.resolve_dataset(settings, say)
     dataset, hidden = chosen["dataset"], chosen["hidden"]
-    latent_dims = args.latent_dims or LATENT_DIMS[args.data]
-    targets = curves.sample_targets(args.budget, first=args.first_eval, per_decade=args.evals_per_decade)
-    plan = [(nz, method) for nz in latent_dims for method in args.methods]
-    sweep = common.Sweep(args, num_runs=len(plan), per_run=args.budget, metrics={
-        "figure": 2, "data": args.data, "dataset": dataset, "dataset_label": chosen["label"], "fallback": chosen["fallback"],
-        "settings": {"budget": args.budget, "targets": targets, "train_eval_points": args.train_eval_points,
-                     "eval_samples": args.eval_samples, "latent_dims": latent_dims, "methods": args.methods},
+    latent_dims = settings["latent_dims"] or LATENT_DIMS[settings["data"]]
+    targets = curves.sample_targets(budget, first=settings["first_eval"], per_decade=settings["evals_per_decade"] or EVALS_PER_DECADE)
+    plan = [(nz, method) for nz in latent_dims for method in methods]
+    sweep = common.Sweep(settings, num_runs=len(plan), per_run=budget, metrics={
+        "figure": 2, "data": settings["data"], "dataset": dataset, "dataset_label": chosen["label"], "fallback": chosen["fallback"],
+        "settings": {"budget": budget, "targets": targets, "train_eval_points": settings["train_eval_points"],
+                     "bound_samples": settings["bound_samples"], "latent_dims": latent_dims, "methods": methods},
     })
-    base = sweep.base_config(dataset, hidden_dim=hidden, train_size=args.train_size)
+    base = sweep.base_config(dataset, hidden_dim=hidden)
     sweep.metrics["settings"].update(base)
-    evaluate = curves.bound_evaluator(args.train_eval_points, num_samples=args.eval_samples, seed=args.seed)
+    PROGRAM.save(settings, sweep.out / "config.yaml")
+    evaluate = curves.bound_evaluator(settings["train_eval_points"], num_samples=settings["bound_samples"], seed=settings["seed"])
     for nz, method in plan:
         sweep.run(run_name(nz, method), {**base, "latent_dim": nz, "inference": method}, targets, evaluate, finish=final_test_bound)
     sweep.close()
     out, runs = sweep.out, sweep.runs
-    title = (f"Figure 2, {chosen['label']}: AEVB vs wake-sleep\n{hidden} hidden units, {args.optimizer}, "
-             f"{args.budget:.1e} samples per run; train solid, test dashed")
-    paths = plot(runs, latent_dims, title, out / "figure2")
+    title = (f"Figure 2, {chosen['label']}: AEVB vs wake-sleep\n{hidden} hidden units, {base['optimizer']}, "
+             f"{budget:.1e} samples per run; train solid, test dashed")
+    paths = plot(runs, latent_dims, methods, title, out / "figure2")
     verdict = {}
     for nz in latent_dims:
-        finals = {m: runs[run_name(nz, m)]["final"]["test_bound"] for m in args.methods}
+        finals = {m: runs[run_name(nz, m)]["final"]["test_bound"] for m in methods}
         verdict[f"nz{nz}"] = finals
         if not all(math.isfinite(v) for v in finals.values()):
             say(f"warning: Nz = {nz} has non-finite final bounds: {finals}")
     metrics = sweep.metrics
     metrics["final_test_bound"] = verdict
-    if set(METHODS) <= set(args.methods):
+    if set(METHODS) <= set(methods):
         metrics["aevb_minus_wake_sleep_on_test"] = {f"nz{nz}": paired_difference(out, nz) for nz in latent_dims}
         metrics["aevb_above_wake_sleep_on_test"] = {k: v["mean"] > 0 for k, v in metrics["aevb_minus_wake_sleep_on_test"].items()}
     sweep.write()
@@ -143,4 +147,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(cli.run(main, interrupted="interrupted; finished runs and curve points are kept: the same command resumes"))

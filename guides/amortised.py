@@ -4,15 +4,15 @@ A guide maps each datapoint to a vector λᵢ of local parameters and λᵢ to a
 q(z | λᵢ) of its family. An *amortised* guide computes λᵢ = f_φ(xᵢ) with an encoder; a
 non-amortised one stores λᵢ per datapoint. Splitting the two halves lets every guide be
 refined per datapoint (the amortisation gap of Cremer, Li & Duvenaud 2018, and the test-time
-fit of the mean-field guide) by optimising λ directly with :mod:`inference.refine`.
+fit of the mean-field guide) by optimising λ directly with :mod:`aevb.inference.refine`.
 """
 
 import pyro
 import torch
 from torch import nn
 
-from models.networks import LOGVAR_MAX, LOGVAR_MIN, make_mlp, register_module
-from models.vae import data_plate
+from aevb.models.networks import LOGVAR_MAX, LOGVAR_MIN, make_mlp, register_module
+from aevb.models.vae import data_plate
 
 
 def diagonal_scale(logvar: torch.Tensor) -> torch.Tensor:
@@ -93,7 +93,7 @@ class EncoderGuide(LocalGuide):
 
 class FixedLocalGuide(nn.Module):
     """A guide with given local parameters ``params[index]`` for the rows of a data set, in
-    the family of the guide ``family_of``: what :mod:`inference.refine` optimises and evaluates."""
+    the family of the guide ``family_of``: what :mod:`aevb.inference.refine` optimises and evaluates."""
 
     def __init__(self, family_of, params: torch.Tensor):
         super().__init__()

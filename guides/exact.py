@@ -4,11 +4,11 @@ import pyro
 import pyro.distributions as dist
 from torch import nn
 
-from models.vae import data_plate
+from aevb.models.vae import data_plate
 
 
 class ExactPosteriorGuide(nn.Module):
-    """q(z|x) = p(z|x) of a :class:`~models.linear_gaussian.LinearGaussianModel`, optionally with
+    """q(z|x) = p(z|x) of a :class:`~aevb.models.linear_gaussian.LinearGaussianModel`, optionally with
     its scale multiplied by ``scale`` (to build deliberately bad guides). No parameters of its own."""
 
     def __init__(self, model, scale: float = 1.0):

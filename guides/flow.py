@@ -6,7 +6,7 @@ import torch
 from pyro.distributions import transforms as T
 from torch import nn
 
-from models.networks import make_mlp
+from aevb.models.networks import make_mlp
 
 from .amortised import EncoderGuide, diagonal_scale
 

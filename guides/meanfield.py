@@ -16,10 +16,10 @@ class MeanFieldGuide(LocalGuide):
     training set.
 
     The table is an :class:`torch.nn.Embedding` with sparse gradients: the optimiser
-    (:func:`inference.optim.make_optimizer`) updates only the rows of the minibatch, as
+    (:func:`aevb.inference.optim.make_optimizer`) updates only the rows of the minibatch, as
     SparseAdam's "lazy" Adam or sparse Adagrad, instead of moving every row by its stale
     momentum on every step. New points (the test set) get fresh parameters fitted by
-    :func:`inference.refine.refine_local_parameters`, starting from the prior.
+    :func:`aevb.inference.refine.refine_local_parameters`, starting from the prior.
     """
 
     amortised = False
@@ -38,7 +38,7 @@ class MeanFieldGuide(LocalGuide):
         if index.numel() and int(index.max()) >= self.num_data:
             raise ValueError(
                 f"index {int(index.max())} is outside the {self.num_data} training points this guide has parameters for; "
-                "new points need fitted parameters (inference.refine.refine_local_parameters)"
+                "new points need fitted parameters (aevb.inference.refine.refine_local_parameters)"
             )
         return self.table(index)
 

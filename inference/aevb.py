@@ -28,7 +28,7 @@ class AEVB:
     :param bool vectorize_particles: draw the L particles in one vectorised pass (default), or
         one after another (needed when the model has global latent sites, e.g. full VB's weights,
         that a vectorised particle dimension would give a batch shape the decoder cannot take).
-    :param bool jit: compile the loss with Pyro's JIT (:mod:`inference.jit`): the same
+    :param bool jit: compile the loss with Pyro's JIT (:mod:`aevb.inference.jit`): the same
         estimator with the Python overhead of tracing removed. Needs a guide that does not
         read the minibatch ``index``.
     """

@@ -104,15 +104,17 @@ class Checkpointer:
             },
         )
 
-    def restore(self, checkpoint: dict = None) -> TrainState:
-        """Load weights, optimiser and RNG states (from ``checkpoint`` or ``self.path``); return the run's state."""
+    def restore(self, checkpoint: dict = None, rng: bool = True) -> TrainState:
+        """Load weights, optimiser and (with ``rng``) RNG states, from ``checkpoint`` or ``self.path``;
+        return the run's state."""
         checkpoint = checkpoint if checkpoint is not None else load_checkpoint(self.path)
         device = next(iter(self.modules.values())).parameters().__next__().device
         try:
             for name, module in self.modules.items():
                 module.load_state_dict(checkpoint["modules"][name])
             self.optimizer.load_state_dict(checkpoint["optimizer"])
-            set_rng_state(checkpoint["rng"])
+            if rng:
+                set_rng_state(checkpoint["rng"])
         except (KeyError, RuntimeError, ValueError) as e:
             first = str(e).strip().splitlines()[0]
             raise CheckpointError(f"{self.path} does not match this model/guide/optimiser: {first}") from None

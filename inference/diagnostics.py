@@ -14,6 +14,7 @@
 
 import contextlib
 import math
+import multiprocessing
 import warnings
 
 import numpy as np
@@ -23,6 +24,8 @@ from pyro.infer import MCMC, NUTS
 
 from .hmc import log_joint_per_point
 from .marginal import hmc_posterior_samples
+from .progress import mode as progress_mode
+from .progress import progress as report
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", FutureWarning)  # ArviZ 0.23 announces its 1.0 refactor at import
@@ -66,15 +69,25 @@ def nuts_inference_data(model, x, indices, *, num_chains=4, num_samples=500, war
     All points share one NUTS trajectory (one program, z of shape (points, latent)), which
     is how a batch of independent posteriors is sampled in one MCMC run; the diagonal mass
     matrix adapts to each point's scales. Returns (InferenceData, number of divergences).
+
+    ``progress`` reports the draws of every chain (:mod:`aevb.inference.progress`) through
+    MCMC's ``hook_fn`` when the chains run one after another in this process (Pyro's rule:
+    more chains than CPUs but one); when Pyro runs them in parallel processes, its own bar
+    shows them on a terminal.
     """
     if num_chains < 4:
         raise ValueError("use at least 4 chains: R-hat compares chains")
     pyro.set_rng_seed(seed)
-    with frozen(model), warnings.catch_warnings():
+    sequential = num_chains > max(multiprocessing.cpu_count() - 1, 1)  # as pyro.infer.mcmc.api.MCMC decides
+    bar = report(num_chains * (warmup_steps + num_samples), f"NUTS on p(z|x) of {len(x)} points, {num_chains} chains", unit="draws",
+                 enabled=progress and sequential)
+    with bar, frozen(model), warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="num_chains=")  # chains run one after another on small machines
         mcmc = MCMC(
             NUTS(posterior_program(model, x), adapt_step_size=True, adapt_mass_matrix=True, target_accept_prob=0.9),
-            num_samples=num_samples, warmup_steps=warmup_steps, num_chains=num_chains, disable_progbar=not progress,
+            num_samples=num_samples, warmup_steps=warmup_steps, num_chains=num_chains,
+            hook_fn=(lambda kernel, params, stage, i: bar.update(1)) if sequential else None,
+            disable_progbar=not (progress and not sequential and progress_mode() == "bar"),
         )
         mcmc.run()
         idata = az.from_pyro(
@@ -95,13 +108,15 @@ def guide_inference_data(guide, x, indices, *, num_samples=1000, seed=0):
     )
 
 
-def hmc_inference_data(model, x, indices, *, num_chains=4, num_samples=500, warmup_steps=500, num_leapfrog=10, seed=0):
+def hmc_inference_data(model, x, indices, *, num_chains=4, num_samples=500, warmup_steps=500, num_leapfrog=10, seed=0, progress=False):
     """Monte Carlo EM's E-step sampler (per-datapoint HMC, Appendix E) run as ``num_chains`` chains
-    per point from the prior, adapted during warm-up and frozen after, as InferenceData."""
-    with torch.random.fork_rng(), frozen(model):
+    per point from the prior, adapted during warm-up and frozen after, as InferenceData;
+    ``progress`` reports the transitions (all chains move together)."""
+    bar = report(warmup_steps + num_samples, f"HMC on p(z|x) of {len(x)} points, {num_chains} chains", unit="transitions", enabled=progress)
+    with bar, torch.random.fork_rng(), frozen(model):
         torch.manual_seed(seed)
         draws = hmc_posterior_samples(model, x.repeat(num_chains, 1), num_samples, burn_in=warmup_steps,
-                                      num_leapfrog=num_leapfrog, initial_step_size=0.05)
+                                      num_leapfrog=num_leapfrog, initial_step_size=0.05, step=bar.update)
     samples = draws.reshape(num_samples, num_chains, len(x), -1).transpose(0, 1).cpu().numpy()  # (chain, draw, point, latent)
     return az.from_dict(posterior={"z": samples}, coords=_coords(indices, model.latent_dim), dims={"z": ["point", "latent"]})
 

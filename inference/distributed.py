@@ -22,7 +22,7 @@ What each rank does (see ``inference/train.py``):
   rank), so the same seed and world size reproduce a run and ``--resume`` continues it exactly.
 
 Evaluation splits its point batches across ranks and gathers the results
-(:func:`inference.evaluate.seeded_point_batches`); each batch is seeded by its position, so the
+(:func:`aevb.inference.evaluate.seeded_point_batches`); each batch is seeded by its position, so the
 number is the one a single process computes.
 """
 

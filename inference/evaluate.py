@@ -63,66 +63,80 @@ def _chunks(total: int, size: int):
         yield start, min(size, total - start)
 
 
-def seeded_point_batches(x, batch_size: int, seed: int, fn) -> torch.Tensor:
-    """``fn(x_batch, rows)`` on consecutive batches of the rows of ``x`` (``rows``: their
+def seeded_point_batches(x, batch_size: int, seed: int, fn, *, progress=False, steps_per_batch: int = None, unit: str = "steps") -> torch.Tensor:
+    """``fn(x_batch, rows, step)`` on consecutive batches of the rows of ``x`` (``rows``: their
     positions in ``x``), concatenated, in a forked RNG (the caller's RNG is untouched).
 
     Each batch's draws are seeded by ``(seed, its first row)``, so every estimator draws the
-    same way whoever computes the batch: in a data-parallel run (:mod:`inference.distributed`)
+    same way whoever computes the batch: in a data-parallel run (:mod:`aevb.inference.distributed`)
     batch i is computed by rank i mod K and the results are gathered, giving exactly the
     single-process result.
+
+    ``progress`` (False, or a description) reports the work (:mod:`aevb.inference.progress`): by
+    points, or, when ``fn`` does ``steps_per_batch`` long steps per batch, by those ``unit``
+    (``fn`` calls ``step()`` after each).
     """
+    from .progress import progress as report
+
     ctx = distributed.current()
-    mine = {}
-    with torch.random.fork_rng(devices=[x.device] if x.device.type == "cuda" else []), pyro.validation_enabled(False):
-        for i, (start, size) in enumerate(_chunks(len(x), batch_size)):
-            if i % ctx.world_size == ctx.rank:
-                pyro.set_rng_seed(distributed.derived_seed(seed, start))
-                mine[i] = fn(x[start : start + size], torch.arange(start, start + size, device=x.device))
+    mine = [(i, start, size) for i, (start, size) in enumerate(_chunks(len(x), batch_size)) if i % ctx.world_size == ctx.rank]
+    total = len(mine) * steps_per_batch if steps_per_batch else sum(size for _, _, size in mine)
+    results = {}
+    with report(total, progress or "", unit=unit if steps_per_batch else "points", enabled=bool(progress)) as bar, \
+            torch.random.fork_rng(devices=[x.device] if x.device.type == "cuda" else []), pyro.validation_enabled(False):
+        for i, start, size in mine:
+            pyro.set_rng_seed(distributed.derived_seed(seed, start))
+            results[i] = fn(x[start : start + size], torch.arange(start, start + size, device=x.device), bar.update)
+            if not steps_per_batch:
+                bar.update(size)
     if not ctx.enabled:
-        return torch.cat([mine[i] for i in sorted(mine)])
+        return torch.cat([results[i] for i in sorted(results)])
     gathered = {}
-    for part in distributed.gather_objects({i: t.cpu() for i, t in mine.items()}):
+    for part in distributed.gather_objects({i: t.cpu() for i, t in results.items()}):
         gathered.update(part)
     return torch.cat([gathered[i] for i in sorted(gathered)]).to(x.device)
 
 
 @torch.no_grad()
-def _per_point(model, guide, x, num_samples, reduce, batch_size, seed):
+def _per_point(model, guide, x, num_samples, reduce, batch_size, seed, progress):
     """Apply ``reduce(log_w_chunk, running)`` over sample chunks for every point, in point batches."""
-    def batch(xb, rows):
+    def batch(xb, rows, step):
         sample_chunk = max(1, min(num_samples, MAX_CHUNK_ELEMENTS // (len(xb) * x.shape[-1])))
         running = None
         for _, s in _chunks(num_samples, sample_chunk):
             running = reduce(log_importance_weights(model, guide, xb, s, index=rows), running)
         return running
 
-    return seeded_point_batches(x, batch_size, seed, batch)
+    return seeded_point_batches(x, batch_size, seed, batch, progress=progress)
 
 
-def elbo_per_point(model, guide, x, num_samples: int = 10, batch_size: int = 1000, seed: int = 0) -> torch.Tensor:
-    """Monte Carlo ELBO of every point of ``x`` (nats), averaged over ``num_samples`` draws."""
+def elbo_per_point(model, guide, x, num_samples: int = 10, batch_size: int = 1000, seed: int = 0, progress=False) -> torch.Tensor:
+    """Monte Carlo ELBO of every point of ``x`` (nats), averaged over ``num_samples`` draws;
+    ``progress`` (True, or a description) reports the points done."""
     def reduce(log_w, running):
         total = log_w.sum(0)
         return total if running is None else running + total
 
-    return _per_point(model, guide, x, num_samples, reduce, batch_size, seed) / num_samples
+    desc = progress if isinstance(progress, str) else f"ELBO ({num_samples} draws per point)"
+    return _per_point(model, guide, x, num_samples, reduce, batch_size, seed, progress and desc) / num_samples
 
 
-def log_likelihood_per_point(model, guide, x, num_samples: int = 1000, batch_size: int = 100, seed: int = 0) -> torch.Tensor:
-    """Importance-sampled log p(x) of every point of ``x`` (nats), with the guide as proposal."""
+def log_likelihood_per_point(model, guide, x, num_samples: int = 1000, batch_size: int = 100, seed: int = 0, progress=False) -> torch.Tensor:
+    """Importance-sampled log p(x) of every point of ``x`` (nats), with the guide as proposal;
+    ``progress`` (True, or a description) reports the points done."""
     def reduce(log_w, running):
         chunk = torch.logsumexp(log_w, 0)
         return chunk if running is None else torch.logaddexp(running, chunk)
 
-    return _per_point(model, guide, x, num_samples, reduce, batch_size, seed) - math.log(num_samples)
+    desc = progress if isinstance(progress, str) else f"IS log-likelihood (K={num_samples})"
+    return _per_point(model, guide, x, num_samples, reduce, batch_size, seed, progress and desc) - math.log(num_samples)
 
 
-def evaluate_elbo(model, guide, x, num_samples: int = 10, seed: int = 0) -> float:
+def evaluate_elbo(model, guide, x, num_samples: int = 10, seed: int = 0, progress=False) -> float:
     """Test ELBO in nats per datapoint (larger is better)."""
-    return elbo_per_point(model, guide, x, num_samples=num_samples, seed=seed).mean().item()
+    return elbo_per_point(model, guide, x, num_samples=num_samples, seed=seed, progress=progress).mean().item()
 
 
-def evaluate_log_likelihood(model, guide, x, num_samples: int = 1000, seed: int = 0) -> float:
+def evaluate_log_likelihood(model, guide, x, num_samples: int = 1000, seed: int = 0, progress=False) -> float:
     """Importance-sampled test log-likelihood in nats per datapoint (larger is better)."""
-    return log_likelihood_per_point(model, guide, x, num_samples=num_samples, seed=seed).mean().item()
+    return log_likelihood_per_point(model, guide, x, num_samples=num_samples, seed=seed, progress=progress).mean().item()

@@ -3,8 +3,8 @@
 import torch
 from torch import nn
 
-from guides.global_latents import global_autoguide, kl_to_normal_prior, posterior_means
-from models.bayesian import BayesianDecoderVAE
+from aevb.guides.global_latents import global_autoguide, kl_to_normal_prior, posterior_means
+from aevb.models.bayesian import BayesianDecoderVAE
 
 from .aevb import AEVB
 
@@ -12,10 +12,10 @@ from .aevb import AEVB
 class FullVB(nn.Module):
     """AEVB on p(θ) Πᵢ p(zᵢ) p(xᵢ|zᵢ, θ) with q(θ) Πᵢ q(zᵢ|xᵢ) (Appendix F).
 
-    * the model is :class:`~models.bayesian.BayesianDecoderVAE`: N(0, prior_scale² I) priors on
+    * the model is :class:`~aevb.models.bayesian.BayesianDecoderVAE`: N(0, prior_scale² I) priors on
       every decoder weight through :class:`pyro.nn.PyroSample`;
     * q(θ) is one of Pyro's AutoGuides over the weight sites only
-      (:func:`guides.global_latents.global_autoguide`; by default mean-field
+      (:func:`aevb.guides.global_latents.global_autoguide`; by default mean-field
       :class:`~pyro.infer.autoguide.AutoNormal`), its means initialised at the base decoder's
       initial weights and its standard deviations at ``init_scale``;
     * q(z|x) is any amortised local guide of the collection.

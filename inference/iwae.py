@@ -19,7 +19,7 @@ class IWAE:
     over particles of log-weights that already carry the data plate's N/M scale, i.e. of
     (N/M)·log wᵢ instead of log wᵢ, which is not the IWAE bound when the plate is subsampled
     (it is only when N = M). Here the per-point log-weights are unscaled (the evaluation
-    module's :func:`~inference.evaluate.log_importance_weights`, so training and the IS
+    module's :func:`~aevb.inference.evaluate.log_importance_weights`, so training and the IS
     log-likelihood share one computation) and the N/M scale is applied after the logsumexp.
     """
 

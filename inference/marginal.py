@@ -2,7 +2,7 @@
 
 Both return per-datapoint estimates of log p(x) in nats, vectorised over points (and
 chains), chunked over points to bound memory, and seeded in a forked RNG like
-:mod:`inference.evaluate` (whose importance-sampling estimator uses the guide as proposal).
+:mod:`aevb.inference.evaluate` (whose importance-sampling estimator uses the guide as proposal).
 """
 
 import math
@@ -14,18 +14,22 @@ from .hmc import PerPointHMC, log_joint_per_point
 
 
 def hmc_posterior_samples(model, x, num_samples: int, *, burn_in: int = 100, num_leapfrog: int = 4,
-                          initial_step_size: float = 0.1, z_init=None):
+                          initial_step_size: float = 0.1, z_init=None, step=None):
     """``num_samples`` draws per point from p(z|x) by HMC (one draw per transition after
-    ``burn_in`` adapting transitions; step sizes are frozen while collecting): shape (S, B, K)."""
+    ``burn_in`` adapting transitions; step sizes are frozen while collecting): shape (S, B, K).
+    ``step()``, when given, is called after every transition (progress)."""
+    step = step or (lambda: None)
     kernel = PerPointHMC(lambda z: log_joint_per_point(model, x, z), num_leapfrog)
     z = torch.randn(len(x), model.latent_dim, dtype=x.dtype, device=x.device) if z_init is None else z_init
     step_size = torch.full((len(x),), initial_step_size, dtype=x.dtype, device=x.device)
     for _ in range(burn_in):
         z, _, step_size = kernel(z, step_size, adapt=True)
+        step()
     samples = []
     for _ in range(num_samples):
         z, _, _ = kernel(z, step_size, adapt=False)
         samples.append(z)
+        step()
     return torch.stack(samples)
 
 
@@ -49,7 +53,7 @@ def best_prior_draws(model, x, num_draws: int) -> torch.Tensor:
 
 
 def appendix_d_log_likelihood(model, x, *, num_samples: int = 50, burn_in: int = 100, num_leapfrog: int = 4,
-                              init_draws: int = 300, batch_size: int = 1000, seed: int = 0) -> torch.Tensor:
+                              init_draws: int = 300, batch_size: int = 1000, seed: int = 0, progress=False) -> torch.Tensor:
     """Appendix D's estimator of log p(x) for models without an encoder (valid for small Nz):
 
     1. draw ``num_samples`` posterior samples per point with HMC (``num_leapfrog`` = 4), each
@@ -59,7 +63,8 @@ def appendix_d_log_likelihood(model, x, *, num_samples: int = 50, burn_in: int =
 
     The estimate is consistent because q is fitted on samples independent of those it is
     evaluated on; like any harmonic-mean-type estimator it is noisy when q has heavier tails
-    than the posterior, hence the paper's restriction to Nz < 5.
+    than the posterior, hence the paper's restriction to Nz < 5. ``progress`` (True, or a
+    description) reports the HMC transitions done.
 
     Why the start matters: it is valid only if the chain samples the posterior. Started at one
     prior draw, chains of a trained MNIST decoder (Nz = 3) stayed in regions of low posterior
@@ -71,9 +76,9 @@ def appendix_d_log_likelihood(model, x, *, num_samples: int = 50, burn_in: int =
     if num_samples < 4:
         raise ValueError("appendix-d needs at least 4 posterior samples per point")
 
-    def estimate(xb):
+    def estimate(xb, step):
         z_init = best_prior_draws(model, xb, init_draws) if init_draws > 0 else None
-        samples = hmc_posterior_samples(model, xb, num_samples, burn_in=burn_in, num_leapfrog=num_leapfrog, z_init=z_init)
+        samples = hmc_posterior_samples(model, xb, num_samples, burn_in=burn_in, num_leapfrog=num_leapfrog, z_init=z_init, step=step)
         fit, held_out = samples[: num_samples // 2], samples[num_samples // 2 :]
         mean = fit.mean(0)
         centred = fit - mean
@@ -84,11 +89,13 @@ def appendix_d_log_likelihood(model, x, *, num_samples: int = 50, burn_in: int =
             log_ratio = q.log_prob(held_out) - log_joint_per_point(model, xb, held_out)
         return -(torch.logsumexp(log_ratio, 0) - math.log(len(held_out)))
 
-    return seeded_point_batches(x, batch_size, seed, lambda xb, rows: estimate(xb))
+    desc = progress if isinstance(progress, str) else f"Appendix D log-likelihood ({num_samples} HMC samples per point)"
+    return seeded_point_batches(x, batch_size, seed, lambda xb, rows, step: estimate(xb, step), progress=progress and desc,
+                                steps_per_batch=burn_in + num_samples, unit="HMC transitions")
 
 
 def ais_log_likelihood(model, x, *, guide=None, num_chains: int = 16, num_steps: int = 500, num_leapfrog: int = 5,
-                       pilot_chains: int = 4, batch_size: int = 100, seed: int = 0) -> torch.Tensor:
+                       pilot_chains: int = 4, batch_size: int = 100, seed: int = 0, progress=False) -> torch.Tensor:
     """Annealed importance sampling (Neal 2001; as Wu et al. 2017 evaluate decoders) with HMC transitions.
 
     Anneals π_t(z) ∝ p₀(z)^(1−β_t) p(x, z)^β_t from p₀ = the prior (or the guide's q(z|x)
@@ -101,13 +108,14 @@ def ais_log_likelihood(model, x, *, guide=None, num_chains: int = 16, num_steps:
     (the kernel at step t would depend on that chain's path; measured here: the error grew
     from 0.05 to 0.96 nats as num_steps went from 100 to 1000). So ``pilot_chains``
     independent chains per point run the same schedule first, adapting toward 90% acceptance,
-    and the AIS chains reuse their recorded step sizes, frozen.
+    and the AIS chains reuse their recorded step sizes, frozen. ``progress`` (True, or a
+    description) reports the annealing transitions done (pilot and AIS chains).
     """
     if num_steps < 1 or num_chains < 1 or pilot_chains < 1:
         raise ValueError("ais needs num_steps, num_chains and pilot_chains >= 1")
     betas = torch.cat([torch.zeros(1), torch.logspace(-4, 0, num_steps)]).tolist()
 
-    def anneal(xb, chains, step_sizes=None):
+    def anneal(xb, chains, advance, step_sizes=None):
         """Run ``chains`` chains per point; adapt and record step sizes when none are given."""
         b = len(xb)
         x_rep = xb.repeat(chains, 1)  # chain c of point i sits at row c * b + i
@@ -131,11 +139,14 @@ def ais_log_likelihood(model, x, *, guide=None, num_chains: int = 16, num_steps:
                 z, _, step = kernel(z, step, adapt=True)
             else:
                 z, _, _ = kernel(z, step_sizes[t].repeat(chains), adapt=False)
+            advance()
         return log_w.reshape(chains, b), recorded
 
-    def estimate(xb):
-        _, step_sizes = anneal(xb, pilot_chains)
-        log_w, _ = anneal(xb, num_chains, step_sizes)
+    def estimate(xb, advance):
+        _, step_sizes = anneal(xb, pilot_chains, advance)
+        log_w, _ = anneal(xb, num_chains, advance, step_sizes)
         return torch.logsumexp(log_w, 0) - math.log(num_chains)
 
-    return seeded_point_batches(x, batch_size, seed, lambda xb, rows: estimate(xb))
+    desc = progress if isinstance(progress, str) else f"AIS log-likelihood ({num_steps} steps, {num_chains} chains)"
+    return seeded_point_batches(x, batch_size, seed, lambda xb, rows, advance: estimate(xb, advance), progress=progress and desc,
+                                steps_per_batch=2 * num_steps, unit="annealing steps")

@@ -1,6 +1,6 @@
 """Per-datapoint refinement of local variational parameters, and the amortisation gap.
 
-For a guide with local parameters λᵢ (:class:`guides.LocalGuide`), the best member of its
+For a guide with local parameters λᵢ (:class:`aevb.guides.LocalGuide`), the best member of its
 family for a point xᵢ maximises ELBO(λ; xᵢ) = E_q(z|λ)[log p(xᵢ, z) − log q(z|λ)]. Starting
 from the encoder's λ = f_φ(xᵢ) and following reparameterised gradients of that point's ELBO
 for a number of steps gives the refined ELBO; its excess over the encoder's ELBO is the
@@ -18,13 +18,13 @@ with respect to that family.
 import pyro
 import torch
 
-from guides import FixedLocalGuide
+from aevb.guides import FixedLocalGuide
 
 from .evaluate import elbo_per_point, log_importance_weights, seeded_point_batches
 
 
 def refine_local_parameters(model, guide, x, init: torch.Tensor, *, steps: int = 200, lr: float = 0.05,
-                            num_particles: int = 1, batch_size: int = 1000, seed: int = 0) -> torch.Tensor:
+                            num_particles: int = 1, batch_size: int = 1000, seed: int = 0, progress=False) -> torch.Tensor:
     """Local parameters λ for every row of ``x``, fitted by ``steps`` Adam steps on each point's
     reparameterised ELBO (estimator A, ``num_particles`` draws), starting from ``init``; the step
     size decays from ``lr`` to 0 on a cosine schedule, so the last iterates settle instead of
@@ -33,14 +33,15 @@ def refine_local_parameters(model, guide, x, init: torch.Tensor, *, steps: int =
     Points are independent given the model, so a batch of points is fitted at once: the sum of
     their ELBOs has each point's gradient in its own row. Only λ moves: the model and the
     guide's networks are untouched (gradients are taken with :func:`torch.autograd.grad`).
-    Runs in a forked RNG seeded with ``seed``.
+    Runs in a forked RNG seeded with ``seed``. ``progress`` (True, or a description) reports the
+    steps done.
     """
     if init.shape[:1] != x.shape[:1] or init.dim() != 2:
         raise ValueError(f"init must have shape ({len(x)}, num_local), got {tuple(init.shape)}")
     if not isinstance(steps, int) or steps < 0:
         raise ValueError(f"steps must be a non-negative integer, got {steps!r}")
 
-    def fit(xb, rows):
+    def fit(xb, rows, step):
         params = init[rows].detach().clone().requires_grad_(True)
         local = FixedLocalGuide(guide, params)
         optimizer = torch.optim.Adam([params], lr=lr)
@@ -53,9 +54,11 @@ def refine_local_parameters(model, guide, x, init: torch.Tensor, *, steps: int =
             params.grad = grad
             optimizer.step()
             schedule.step()
+            step()
         return params.detach()
 
-    return seeded_point_batches(x, batch_size, seed, fit)
+    desc = progress if isinstance(progress, str) else f"refining each point's q ({steps} Adam steps)"
+    return seeded_point_batches(x, batch_size, seed, fit, progress=progress and desc, steps_per_batch=steps, unit="steps")
 
 
 def initial_local_parameters(guide, x) -> torch.Tensor:
@@ -66,22 +69,24 @@ def initial_local_parameters(guide, x) -> torch.Tensor:
     return guide.initial_parameters(len(x), x)
 
 
-def fitted_guide(model, guide, x, *, steps: int = 200, lr: float = 0.05, num_particles: int = 1, seed: int = 0) -> FixedLocalGuide:
+def fitted_guide(model, guide, x, *, steps: int = 200, lr: float = 0.05, num_particles: int = 1, seed: int = 0, progress=False) -> FixedLocalGuide:
     """A guide for the rows of ``x`` (evaluate it with ``index`` = row positions): the refined
     λ of :func:`refine_local_parameters`, from :func:`initial_local_parameters`."""
     init = initial_local_parameters(guide, x)
-    params = refine_local_parameters(model, guide, x, init, steps=steps, lr=lr, num_particles=num_particles, seed=seed)
+    params = refine_local_parameters(model, guide, x, init, steps=steps, lr=lr, num_particles=num_particles, seed=seed, progress=progress)
     return FixedLocalGuide(guide, params)
 
 
-def amortisation_gap(model, guide, x, *, steps: int = 200, lr: float = 0.05, num_particles: int = 1, num_samples: int = 10, seed: int = 0) -> dict:
+def amortisation_gap(model, guide, x, *, steps: int = 200, lr: float = 0.05, num_particles: int = 1, num_samples: int = 10, seed: int = 0,
+                     progress=False) -> dict:
     """Mean ELBO per datapoint of the encoder's q(z|x) and of the refined q (same evaluation
     seed, ``num_samples`` draws each), and their difference: the amortisation gap in nats
     (``num_particles``: draws per refinement step)."""
     if not guide.amortised:
         raise ValueError(f"{type(guide).__name__} is not amortised: it has no amortisation gap")
     encoder = elbo_per_point(model, guide, x, num_samples=num_samples, seed=seed)
-    fitted = fitted_guide(model, guide, x, steps=steps, lr=lr, num_particles=num_particles, seed=seed)
+    fitted = fitted_guide(model, guide, x, steps=steps, lr=lr, num_particles=num_particles, seed=seed,
+                          progress=progress and f"amortisation gap: refining {len(x)} points ({steps} Adam steps each)")
     refined = elbo_per_point(model, fitted, x, num_samples=num_samples, seed=seed)
     return {
         "encoder_elbo": encoder.mean().item(), "refined_elbo": refined.mean().item(),

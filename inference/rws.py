@@ -9,7 +9,7 @@ from .evaluate import guide_and_model_traces
 class RWS:
     """Pyro's reweighted wake-sleep (Bornschein & Bengio 2015; Le et al. 2019), ``--inference rws``.
 
-    What differs from the paper's baseline (:class:`~inference.wake_sleep.WakeSleep`) and from
+    What differs from the paper's baseline (:class:`~aevb.inference.wake_sleep.WakeSleep`) and from
     a per-datapoint RWS:
 
     * it needs K ≥ 2 particles (``--num-particles``): self-normalised importance weights;

@@ -19,12 +19,12 @@ import time
 
 import pyro
 import torch
-from tqdm.auto import tqdm
 
-from models.vae import log_standard_normal_prior
+from aevb.models.vae import log_standard_normal_prior
 
 from . import distributed
 from .checkpoint import Checkpointer, TrainState
+from .progress import progress as report
 
 
 class TrainingDiverged(RuntimeError):
@@ -62,7 +62,7 @@ def fit(
 ) -> TrainState:
     """Train ``algorithm`` for ``epochs`` epochs in total (continuing from ``state.epoch``).
 
-    :param train: a :class:`data.Split`; its ``dynamic`` flag asks for a fresh Bernoulli
+    :param train: a :class:`aevb.data.Split`; its ``dynamic`` flag asks for a fresh Bernoulli
         draw of every minibatch (dynamic binarisation).
     :param prior_params: parameters that get the N(0, I) prior of §5 (``--map-prior``): its
         log-density is added once per step to the N-datapoint bound estimate, so the
@@ -70,7 +70,7 @@ def fit(
     :param evaluate: optional ``callable() -> dict`` run after each epoch (e.g. test ELBO).
     :param checkpointer: when given, a checkpoint is written atomically after every epoch.
     :param on_epoch_end: optional ``callable(state)`` run after each epoch's checkpoint (e.g. to write metrics).
-        Under :mod:`torch.distributed` (see :mod:`inference.distributed`) every rank trains on its
+        Under :mod:`torch.distributed` (see :mod:`aevb.inference.distributed`) every rank trains on its
         slice of each global batch of K·M points and evaluates its share, but only rank 0 shows
         the progress bar, writes checkpoints and runs ``on_epoch_end``.
     :param max_seconds: a training-time budget (evaluation not counted): the epoch in which it
@@ -81,7 +81,7 @@ def fit(
         calls included): training stops after the step that reaches it, that epoch is marked
         ``"partial"`` like a time stop, and a call that starts at or beyond it trains nothing.
         Calling again with a larger budget continues with the next epoch (a fresh permutation),
-        which is how training curves are evaluated at chosen sample counts (:mod:`inference.curves`).
+        which is how training curves are evaluated at chosen sample counts (:mod:`aevb.curves`).
     :raises TrainingDiverged: on a NaN or infinite loss, naming the epoch and step.
     """
     state = state or TrainState()
@@ -109,13 +109,13 @@ def fit(
         batches = [b for b in minibatches(num_data, global_batch, generator, device) if len(b) >= ctx.world_size]
         if ctx.enabled:  # ε draws differ between ranks, reproducibly (and exactly on --resume)
             pyro.set_rng_seed(distributed.derived_seed(seed, epoch, ctx.rank))
-        bar = tqdm(batches, desc=f"epoch {epoch}/{epochs}", disable=not (progress and ctx.is_main), leave=False, dynamic_ncols=True)
+        bar = report(len(batches), f"epoch {epoch}/{epochs}", unit="steps", enabled=progress)
         total, count, start = 0.0, 0, time.perf_counter()
         stop = False
         # Pyro's per-step argument checks are off in the hot loop: the data layer has
         # validated the data once, and the guides' scales are positive by construction.
         with pyro.validation_enabled(False):
-            for step, global_index in enumerate(bar, 1):
+            for step, global_index in enumerate(batches, 1):
                 x = train.x[global_index]
                 if train.dynamic:  # the whole global batch, from the shared generator: ranks agree
                     x = torch.bernoulli(x, generator=generator)
@@ -147,6 +147,7 @@ def fit(
                     optimizer.step()
                 total += value * len(global_index)
                 count += len(global_index)
+                bar.update(1)
                 if step % 20 == 0 or step == len(batches):
                     bar.set_postfix_str(f"{metric.replace('_', ' ')} {total / count / num_data:.2f} nats")
                 if late.item() > 0:

@@ -20,7 +20,7 @@ def _prior(module, shape, scale):
 class BayesianDecoderVAE(nn.Module):
     """p(θ) Πᵢ p(zᵢ) p(xᵢ|zᵢ, θ) with p(θ) = N(0, prior_scale² I) on every decoder weight (Appendix F).
 
-    Built from a :class:`~models.vae.VAEModel` (``base``): a copy of its decoder is turned into a
+    Built from a :class:`~aevb.models.vae.VAEModel` (``base``): a copy of its decoder is turned into a
     :class:`pyro.nn.PyroModule` whose parameters are :class:`~pyro.nn.PyroSample` sites named
     ``"decoder.<layer>.<weight>"``; the observation model (``base.observation``) and the prior on
     z are the base model's. The base model itself is kept as it is: it is the decoder at a point

@@ -48,7 +48,7 @@ class VAEModel(nn.Module):
     Subclasses build the decoder (registered with Pyro as ``"decoder"``) and implement
     :meth:`observation`, which maps the decoder's output for latent codes of shape
     ``(..., latent_dim)`` to a distribution over ``x`` with event shape ``(data_dim,)``
-    (kept apart from the decoder so that a Bayesian decoder can reuse it, :mod:`models.bayesian`).
+    (kept apart from the decoder so that a Bayesian decoder can reuse it, :mod:`aevb.models.bayesian`).
     """
 
     def __init__(self, data_dim: int, latent_dim: int, decoder: nn.Module, hidden_dim=None):

@@ -1,13 +1,14 @@
-import sys
+import contextlib
+import importlib.util
+import io
 from pathlib import Path
+from types import SimpleNamespace
 
 import pyro
 import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "examples"))
 
 
 @pytest.fixture(autouse=True)
@@ -22,8 +23,8 @@ def fresh_pyro():
 
 def mnist_dir():
     """The MNIST folder the test command prepared (`make test` fetches it first); tests never download."""
-    from data import default_data_dir
-    from data.mnist import SHA256, _find
+    from aevb.data import default_data_dir
+    from aevb.data.mnist import SHA256, _find
 
     d = default_data_dir()
     return d if all(_find(d, n) is not None for n in SHA256) else None
@@ -33,8 +34,8 @@ requires_mnist = pytest.mark.skipif(mnist_dir() is None, reason="MNIST not in th
 
 
 def tiny_model_and_guide(data_dim=6, latent_dim=2, hidden_dim=8, seed=0):
-    from guides import DiagonalGaussianGuide
-    from models import BernoulliVAE
+    from aevb.guides import DiagonalGaussianGuide
+    from aevb.models import BernoulliVAE
 
     torch.manual_seed(seed)
     return BernoulliVAE(data_dim, latent_dim, hidden_dim), DiagonalGaussianGuide(data_dim, latent_dim, hidden_dim)
@@ -47,7 +48,7 @@ def binary_data(n, d, seed=0):
 
 def linear_gaussian_problem(data_dim=5, latent_dim=2, num_train=1000, num_test=200, sigma=0.5, seed=0, dtype=torch.float32):
     """A linear-Gaussian model with known parameters and train/test samples drawn from it."""
-    from models.linear_gaussian import LinearGaussianModel
+    from aevb.models.linear_gaussian import LinearGaussianModel
 
     g = torch.Generator().manual_seed(seed)
     W = torch.randn(data_dim, latent_dim, generator=g, dtype=torch.float64)
@@ -61,7 +62,7 @@ def linear_gaussian_problem(data_dim=5, latent_dim=2, num_train=1000, num_test=2
 def correlated_linear_gaussian():
     """A linear-Gaussian model whose exact posterior has correlation −0.93 (W's columns nearly
     parallel), so the best diagonal Gaussian is 1.0 nats per datapoint from it."""
-    from models.linear_gaussian import LinearGaussianModel
+    from aevb.models.linear_gaussian import LinearGaussianModel
 
     g = torch.Generator().manual_seed(0)
     W = torch.randn(5, 1, generator=g).repeat(1, 2) + 0.3 * torch.randn(5, 2, generator=g)
@@ -71,3 +72,28 @@ def correlated_linear_gaussian():
     with torch.no_grad():
         x = truth.marginal().sample((1200,))
     return truth, x[:1000], x[1000:]
+
+
+def load_script(path):
+    """A script that is not part of the package (e.g. ``benchmarks/reference_vae.py``), imported
+    from its file."""
+    path = Path(path)
+    spec = importlib.util.spec_from_file_location(f"script_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def run_program(module, *args, check: bool = True):
+    """``module.main(args)`` in this process through the programs' one error wrapper
+    (:func:`aevb.cli.run`, as ``python examples/NAME.py ARGS`` runs it), with stdout and stderr
+    captured: ``.returncode``, ``.stdout``, ``.stderr``."""
+    from aevb import cli
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = cli.run(module.main, [str(a) for a in args])
+    result = SimpleNamespace(returncode=code, stdout=out.getvalue(), stderr=err.getvalue())
+    if check:
+        assert code == 0, result.stderr[-3000:]
+    return result

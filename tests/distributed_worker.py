@@ -1,6 +1,5 @@
 """Worker processes for tests/inference/test_distributed.py (importable by spawned children)."""
 
-import sys
 from pathlib import Path
 
 import pyro
@@ -8,14 +7,12 @@ import pyro.distributions as dist
 import torch
 import torch.distributed as torch_dist
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from data import Split  # noqa: E402
-from guides import DiagonalGaussianGuide  # noqa: E402
-from inference import AEVB, fit, make_optimizer  # noqa: E402
-from inference.evaluate import elbo_per_point, log_likelihood_per_point  # noqa: E402
-from models import BernoulliVAE  # noqa: E402
-from models.vae import data_plate  # noqa: E402
+from aevb.data import Split
+from aevb.guides import DiagonalGaussianGuide
+from aevb.inference import AEVB, fit, make_optimizer
+from aevb.inference.evaluate import elbo_per_point, log_likelihood_per_point
+from aevb.models import BernoulliVAE
+from aevb.models.vae import data_plate
 
 NUM_DATA, DATA_DIM, LATENT_DIM, HIDDEN_DIM = 32, 6, 2, 8
 

@@ -1,15 +1,13 @@
 """The benchmark's plain-PyTorch reference computes the same objective as our estimator B."""
 
-import sys
-
 import torch
 
-from conftest import ROOT, binary_data
+from conftest import ROOT, binary_data, load_script
 
-sys.path.insert(0, str(ROOT / "benchmarks"))
-from reference_vae import ReferenceVAE, to_pyro  # noqa: E402
+from aevb.inference import AEVB
 
-from inference import AEVB  # noqa: E402
+reference_vae = load_script(ROOT / "benchmarks" / "reference_vae.py")
+ReferenceVAE, to_pyro = reference_vae.ReferenceVAE, reference_vae.to_pyro
 
 
 def test_reference_loss_equals_estimator_b_with_shared_weights_and_noise():

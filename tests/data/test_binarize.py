@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from data import DataError, binarize
+from aevb.data import DataError, binarize
 
 
 def test_nan_pixels():

@@ -3,8 +3,8 @@ import hashlib
 import numpy as np
 import pytest
 
-import data
-from data import DataError, fashion, mnist, write_idx
+from aevb import data
+from aevb.data import DataError, fashion, mnist, write_idx
 
 
 def write_tiny_fashion(folder, gz=True):

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from scipy.io import savemat
 
-from data import DataError, load_frey_face
+from aevb.data import DataError, load_frey_face
 
 
 def test_loads_a_small_mat_file(tmp_path):

@@ -3,7 +3,7 @@ import gzip
 import numpy as np
 import pytest
 
-from data import DataError, read_idx, write_idx
+from aevb.data import DataError, read_idx, write_idx
 
 
 @pytest.mark.parametrize("suffix", ["", ".gz"])

@@ -3,8 +3,8 @@ import pytest
 import torch
 
 from conftest import mnist_dir, requires_mnist
-from data import DataError, ensure_mnist, load_mnist, load_mnist_split, write_idx
-from data.mnist import SHA256, raw_dir
+from aevb.data import DataError, ensure_mnist, load_mnist, load_mnist_split, write_idx
+from aevb.data.mnist import SHA256, raw_dir
 
 
 def test_missing_files_message_says_where_and_how(tmp_path):

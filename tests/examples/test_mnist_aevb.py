@@ -4,19 +4,19 @@ import subprocess
 import sys
 
 import pytest
+import yaml
 from PIL import Image
 
-from conftest import ROOT, mnist_dir, requires_mnist
+from conftest import ROOT, mnist_dir, requires_mnist, run_program
+
+from aevb.examples import mnist_aevb
 
 SCRIPT = ROOT / "examples" / "mnist_aevb.py"
 SMALL = ["--train-size", "600", "--test-size", "200", "--eval-samples", "50", "--elbo-samples", "2", "--batch-size", "50", "--quiet", "--device", "cpu"]
 
 
 def run(*args, check=True):
-    result = subprocess.run([sys.executable, str(SCRIPT), *map(str, args)], capture_output=True, text=True, timeout=600)
-    if check:
-        assert result.returncode == 0, result.stderr
-    return result
+    return run_program(mnist_aevb, *args, check=check)
 
 
 @requires_mnist
@@ -48,25 +48,47 @@ def test_cli_writes_every_output_and_resumes_exactly(tmp_path):
     assert "test ELBO" in out.stdout
 
 
+@requires_mnist
+def test_saved_config_reruns_the_run_exactly(tmp_path):
+    """config.yaml holds the resolved configuration (lr and hidden_dim filled in, estimator
+    chosen from the guide); --config reruns it into another folder with the same numbers, and
+    a flag still overrides the file."""
+    a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
+    run("--epochs", "2", "--latent-dim", "3", "--optimizer", "adagrad", "--out", a, "--data-dir", mnist_dir(), *SMALL)
+    saved = yaml.safe_load((a / "config.yaml").read_text())
+    assert saved["lr"] == 0.02 and saved["hidden_dim"] == 500 and saved["estimator"] == "B" and saved["latent_dim"] == 3
+    assert "resume" not in saved and "config" not in saved
+    run("--config", a / "config.yaml", "--out", b)
+    first, again = (json.loads((d / "metrics.json").read_text()) for d in (a, b))
+    assert first["config"] == again["config"]
+    assert [(e["train_elbo"], e["test_elbo"]) for e in first["epochs"]] == [(e["train_elbo"], e["test_elbo"]) for e in again["epochs"]]
+    assert first["test_log_likelihood"]["value"] == again["test_log_likelihood"]["value"]
+    run("--config", a / "config.yaml", "--out", c, "--epochs", "1")  # a flag overrides the file
+    assert len(json.loads((c / "metrics.json").read_text())["epochs"]) == 1
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--latent-dim", "0"], "latent_dim must be a positive integer"),
+        (["--latent-dim", "0"], "--latent-dim must be at least 1, got 0"),
+        (["--latent-dim", "2.5"], "--latent-dim must be an integer, got '2.5'"),
+        (["--lr", "inf"], "--lr must be a finite number"),
+        (["--no-such-flag"], "unrecognized arguments: --no-such-flag"),
         (["--resume"], "checkpoint not found"),
         (["--train-size", "70000"], "train size must be between 1 and 60000"),
-        (["--device", "tpu"], "device must be auto, cpu or cuda"),
+        (["--device", "tpu"], "--device must be one of ['auto', 'cpu', 'cuda'], got 'tpu'"),
         (["--inference", "mcem"], "fits no encoder, so --ll-estimator is"),
         (["--ll-estimator", "appendix-d"], "valid only for a latent size below 5"),
         (["--inference", "wake-sleep", "--jit"], "--jit compiles the AEVB loss only"),
         (["--inference", "rws"], "needs --num-particles >= 2"),
-        (["--guide", "flow"], "--estimator B needs KL(q || p) in closed form, which --guide flow does not have"),
+        (["--guide", "flow", "--estimator", "B"], "--estimator B needs KL(q || p) in closed form, which --guide flow does not have"),
         (["--inference", "full-vb", "--guide", "meanfield"], "needs an amortised guide"),
     ],
 )
 @requires_mnist
 def test_cli_bad_input_exits_with_one_line(tmp_path, args, message):
     result = run("--out", tmp_path / "o", "--data-dir", mnist_dir(), "--epochs", "1", "--quiet", *args, check=False)
-    assert result.returncode != 0
+    assert result.returncode == (2 if args[0].startswith(("--latent", "--lr", "--no-such", "--device")) else 1)
     assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
 
 
@@ -160,5 +182,5 @@ def test_cli_runs_data_parallel_under_torchrun_and_resumes_exactly(tmp_path):
     assert [(e["train_elbo"], e["test_elbo"]) for e in a["epochs"]] == [(e["train_elbo"], e["test_elbo"]) for e in b["epochs"]]
     assert a["test_log_likelihood"]["value"] == b["test_log_likelihood"]["value"]
     assert sorted(p.name for p in (tmp_path / "a").iterdir()) == sorted(
-        ["checkpoint.pt", "metrics.json", "samples.png", "reconstructions.png", "elbo.png"]
+        ["checkpoint.pt", "config.yaml", "metrics.json", "samples.png", "reconstructions.png", "elbo.png"]
     )

@@ -1,20 +1,18 @@
-import subprocess
-import sys
-
 import arviz as az
 import pandas as pd
 import pytest
 import torch
 
-from conftest import ROOT, mnist_dir, requires_mnist
-from inference import load_checkpoint, save_checkpoint
+from conftest import mnist_dir, requires_mnist, run_program
 
-SCRIPT = ROOT / "examples" / "posterior_diagnostics.py"
-TRAIN = ROOT / "examples" / "mnist_aevb.py"
+from aevb.examples import mnist_aevb, posterior_diagnostics
+from aevb.inference import load_checkpoint, save_checkpoint
+
+SCRIPT, TRAIN = posterior_diagnostics, mnist_aevb
 
 
-def run(script, *args):
-    return subprocess.run([sys.executable, str(script), *map(str, args)], capture_output=True, text=True, timeout=600)
+def run(program, *args):
+    return run_program(program, *args, check=False)
 
 
 @pytest.fixture(scope="module")
@@ -61,4 +59,4 @@ def test_bad_input_gives_one_line(checkpoint, tmp_path, case):
         save_checkpoint(path, {k: v for k, v in state.items() if k != "format"})
     result = run(SCRIPT, "--checkpoint", path, "--indices", *indices, "--out", tmp_path / "o", "--data-dir", mnist_dir())
     assert result.returncode != 0 and len(result.stderr.strip().splitlines()) == 1, result.stderr
-    assert {"missing": "checkpoint not found", "index": "out of range", "incompatible": "not a checkpoint of an MNIST model"}[case] in result.stderr
+    assert {"missing": "checkpoint not found", "index": "out of range", "incompatible": "does not match this model/guide/optimiser"}[case] in result.stderr

@@ -5,7 +5,7 @@ import torch
 from torch.distributions import kl_divergence
 
 from conftest import binary_data, tiny_model_and_guide
-from guides import DiagonalGaussianGuide, make_guide
+from aevb.guides import DiagonalGaussianGuide, make_guide
 
 
 def test_samples_the_model_site_in_the_same_plate():

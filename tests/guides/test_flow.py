@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from conftest import binary_data
-from guides import make_guide
-from inference import experiment as exp
+from aevb.guides import make_guide
+from aevb import experiment as exp
 
 
 @pytest.mark.parametrize("flow_type", ["iaf", "planar", "radial"])

@@ -6,9 +6,9 @@ import torch
 from torch.distributions import kl_divergence
 
 from conftest import binary_data, correlated_linear_gaussian
-from guides import make_guide
-from inference import AEVB
-from inference.evaluate import elbo_per_point
+from aevb.guides import make_guide
+from aevb.inference import AEVB
+from aevb.inference.evaluate import elbo_per_point
 
 
 def test_scale_tril_is_lower_triangular_with_positive_diagonal():

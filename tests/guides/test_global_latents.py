@@ -4,9 +4,9 @@ import pyro.poutine as poutine
 import pytest
 import torch
 
-from guides.global_latents import AUTOGUIDES, global_autoguide, kl_to_normal_prior, posterior_means
-from models.bayesian import BayesianDecoderVAE
-from models.linear_gaussian import LinearGaussianModel
+from aevb.guides.global_latents import AUTOGUIDES, global_autoguide, kl_to_normal_prior, posterior_means
+from aevb.models.bayesian import BayesianDecoderVAE
+from aevb.models.linear_gaussian import LinearGaussianModel
 
 
 @pytest.mark.parametrize("kind", sorted(AUTOGUIDES))

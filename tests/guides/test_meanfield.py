@@ -4,12 +4,12 @@ import pytest
 import torch
 
 from conftest import binary_data, linear_gaussian_problem
-from data import Split
-from guides import make_guide
-from inference import AEVB, fit, make_optimizer
-from inference.evaluate import elbo_per_point
-from inference.refine import fitted_guide
-from models import BernoulliVAE
+from aevb.data import Split
+from aevb.guides import make_guide
+from aevb.inference import AEVB, fit, make_optimizer
+from aevb.inference.evaluate import elbo_per_point
+from aevb.inference.refine import fitted_guide
+from aevb.models import BernoulliVAE
 
 
 def test_a_step_reads_and_moves_only_the_minibatch_rows():

@@ -5,10 +5,10 @@ import pytest
 import torch
 
 from conftest import binary_data
-from guides import GUIDES, make_guide
-from inference.evaluate import log_importance_weights
-from models import MODELS
-from models.linear_gaussian import LinearGaussianModel
+from aevb.guides import GUIDES, make_guide
+from aevb.inference.evaluate import log_importance_weights
+from aevb.models import MODELS
+from aevb.models.linear_gaussian import LinearGaussianModel
 
 MODEL_FACTORIES = {**{name: (lambda cls=cls: cls(6, 3, 8)) for name, cls in MODELS.items()}, "linear": lambda: LinearGaussianModel(6, 3)}
 

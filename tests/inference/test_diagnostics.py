@@ -4,8 +4,8 @@ import numpy as np
 import torch
 
 from conftest import linear_gaussian_problem
-from guides.exact import ExactPosteriorGuide
-from inference import diagnostics as diag
+from aevb.guides.exact import ExactPosteriorGuide
+from aevb.inference import diagnostics as diag
 
 
 def test_nuts_recovers_the_exact_posterior_and_converges():

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-import inference.evaluate as evaluate
+import aevb.inference.evaluate as evaluate
 from conftest import binary_data, tiny_model_and_guide
 
 
@@ -21,7 +21,7 @@ def exact_log_likelihood(model, x):
 @pytest.fixture
 def fitted():
     """A 1-d latent VAE fitted briefly, so that q(z|x) is a sensible but imperfect proposal."""
-    from inference import AEVB, make_optimizer
+    from aevb.inference import AEVB, make_optimizer
 
     model, guide = tiny_model_and_guide(data_dim=8, latent_dim=1, hidden_dim=16, seed=2)
     x = binary_data(64, 8, seed=5)

@@ -4,12 +4,12 @@ import pytest
 import torch
 
 from conftest import linear_gaussian_problem
-from data import Split
-from guides import DiagonalGaussianGuide
-from inference import AEVB, fit, make_optimizer
-from inference.mcem import MonteCarloEM
-from inference.wake_sleep import WakeSleep
-from models.linear_gaussian import LinearGaussianModel
+from aevb.data import Split
+from aevb.guides import DiagonalGaussianGuide
+from aevb.inference import AEVB, fit, make_optimizer
+from aevb.inference.mcem import MonteCarloEM
+from aevb.inference.wake_sleep import WakeSleep
+from aevb.models.linear_gaussian import LinearGaussianModel
 
 # Budgets measured here: AEVB and wake-sleep get within 0.06 nats of the ML solution in 60
 # epochs at lr 0.01; MCEM needs a smaller step (at 0.01 its stale per-point samples make it

@@ -7,9 +7,9 @@ import torch
 from torch.distributions import kl_divergence
 
 from conftest import binary_data, tiny_model_and_guide
-from inference import AEVB
-from inference import experiment as exp
-from inference.full_vb import FullVB
+from aevb.inference import AEVB
+from aevb import experiment as exp
+from aevb.inference.full_vb import FullVB
 
 
 def test_weights_are_global_sites_with_normal_priors():

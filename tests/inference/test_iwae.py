@@ -8,8 +8,8 @@ import torch
 from pyro.infer import Trace_ELBO
 
 from conftest import binary_data, linear_gaussian_problem, tiny_model_and_guide
-from guides.exact import ExactPosteriorGuide
-from inference.iwae import IWAE
+from aevb.guides.exact import ExactPosteriorGuide
+from aevb.inference.iwae import IWAE
 
 
 def test_equals_log_p_x_times_n_over_m_with_the_exact_posterior():

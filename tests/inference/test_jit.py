@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from conftest import binary_data, tiny_model_and_guide
-from inference import AEVB
+from aevb.inference import AEVB
 
 
 @pytest.mark.parametrize("estimator", ["A", "B"])

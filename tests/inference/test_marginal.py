@@ -4,11 +4,11 @@ import pyro
 import torch
 
 from conftest import linear_gaussian_problem
-from data import Split
-from guides import DiagonalGaussianGuide
-from guides.exact import ExactPosteriorGuide
-from inference import AEVB, evaluate, fit, make_optimizer
-from inference.marginal import ais_log_likelihood, appendix_d_log_likelihood
+from aevb.data import Split
+from aevb.guides import DiagonalGaussianGuide
+from aevb.guides.exact import ExactPosteriorGuide
+from aevb.inference import AEVB, evaluate, fit, make_optimizer
+from aevb.inference.marginal import ais_log_likelihood, appendix_d_log_likelihood
 
 
 def test_importance_sampling_with_the_exact_posterior_is_exact():
@@ -60,8 +60,8 @@ def test_hmc_estimators_keep_the_models_dtype():
 
 
 def test_chains_start_at_the_best_of_the_prior_draws():
-    from inference.hmc import log_joint_per_point
-    from inference.marginal import best_prior_draws
+    from aevb.inference.hmc import log_joint_per_point
+    from aevb.inference.marginal import best_prior_draws
 
     model, _, x = linear_gaussian_problem(num_test=7)
     torch.manual_seed(3)

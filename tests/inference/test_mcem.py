@@ -1,8 +1,8 @@
 import torch
 
 from conftest import linear_gaussian_problem
-from guides.exact import ExactPosteriorGuide
-from inference.mcem import MonteCarloEM
+from aevb.guides.exact import ExactPosteriorGuide
+from aevb.inference.mcem import MonteCarloEM
 
 
 def test_e_step_adapts_to_90_percent_and_leaves_the_exact_posterior_invariant():

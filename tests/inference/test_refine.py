@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from conftest import binary_data, correlated_linear_gaussian, tiny_model_and_guide
-from guides import make_guide
-from inference.refine import amortisation_gap, refine_local_parameters
+from aevb.guides import make_guide
+from aevb.inference.refine import amortisation_gap, refine_local_parameters
 
 
 def test_refining_a_poor_encoder_reaches_the_exact_posterior_for_fullcov():

@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from conftest import tiny_model_and_guide
-from data import Split
-from inference import AEVB, Checkpointer, CheckpointError, TrainingDiverged, TrainState, fit, load_checkpoint, make_optimizer, save_checkpoint
+from aevb.data import Split
+from aevb.inference import AEVB, Checkpointer, CheckpointError, TrainingDiverged, TrainState, fit, load_checkpoint, make_optimizer, save_checkpoint
 
 
 def grey_split(n=60, d=6):
@@ -144,8 +144,8 @@ def test_truncated_and_foreign_checkpoints(tmp_path):
 def test_restore_into_an_incompatible_model(tmp_path):
     _, _, algorithm, optimizer, ck = make_run(tmp_path)
     fit(algorithm, optimizer, grey_split(), epochs=1, batch_size=20, checkpointer=ck, progress=False)
-    from guides import DiagonalGaussianGuide
-    from models import BernoulliVAE
+    from aevb.guides import DiagonalGaussianGuide
+    from aevb.models import BernoulliVAE
 
     model, guide = BernoulliVAE(6, 3, 8), DiagonalGaussianGuide(6, 3, 8)
     other = Checkpointer(ck.path, {"model": model, "guide": guide}, make_optimizer("adam", list(model.parameters()) + list(guide.parameters()), 0.1), {})

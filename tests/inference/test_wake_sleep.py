@@ -2,9 +2,9 @@ import pytest
 import torch
 
 from conftest import binary_data, tiny_model_and_guide
-from inference import evaluate
-from inference.rws import RWS
-from inference.wake_sleep import WakeSleep
+from aevb.inference import evaluate
+from aevb.inference.rws import RWS
+from aevb.inference.wake_sleep import WakeSleep
 
 
 def grads(module):

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from conftest import linear_gaussian_problem
-from models.linear_gaussian import LinearGaussianModel
+from aevb.models.linear_gaussian import LinearGaussianModel
 
 
 def test_closed_forms_satisfy_bayes_rule_at_every_z():

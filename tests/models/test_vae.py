@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from conftest import binary_data
-from models import BernoulliVAE, GaussianVAE
-from models.likelihoods import FastBernoulli
-from models.vae import log_standard_normal_prior
+from aevb.models import BernoulliVAE, GaussianVAE
+from aevb.models.likelihoods import FastBernoulli
+from aevb.models.vae import log_standard_normal_prior
 
 
 def test_fast_bernoulli_equals_the_library_log_density():

@@ -3,7 +3,7 @@ import json
 import pytest
 
 from conftest import mnist_dir, requires_mnist
-from inference import curves
+from aevb import curves
 
 CONFIG = {"train_size": 300, "test_size": 50, "latent_dim": 2, "hidden_dim": 16, "batch_size": 50, "binarize": "static",
           "optimizer": "adagrad", "lr": 0.02, "init": "paper", "map_prior": True}

@@ -1,31 +1,44 @@
-"""Figures shared by the example programs: samples, reconstructions, ELBO curves, the 2-D manifold."""
+"""Figures of a run: samples, reconstructions, ELBO curves, the 2-D manifold (Figure 4).
 
-import matplotlib
+Drawn on :class:`matplotlib.figure.Figure` objects, never through pyplot, so importing this
+module leaves a notebook's matplotlib backend alone; image grids are tensors (for files and
+for TensorBoard alike).
+"""
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
-from torchvision.utils import make_grid, save_image  # noqa: E402
+import torch
+from matplotlib.figure import Figure
+from torchvision.utils import make_grid, save_image
 
 
 def _images(flat: torch.Tensor, image_shape) -> torch.Tensor:
     return flat.detach().float().cpu().clamp(0, 1).reshape(-1, 1, *image_shape)
 
 
+def sample_grid(model, image_shape, num: int = 64, seed: int = 0) -> torch.Tensor:
+    """Decoder means E[x|z] for ``num`` prior draws z ~ N(0, I), as an 8-wide image grid (3, H, W)."""
+    return make_grid(_images(prior_sample_means(model, num, seed), image_shape), nrow=8, padding=1)
+
+
 def save_samples(model, path, image_shape, num: int = 64, seed: int = 0) -> None:
-    """Decoder means E[x|z] for ``num`` prior draws z ~ N(0, I), as an 8-wide grid."""
-    save_image(_images(prior_sample_means(model, num, seed), image_shape), path, nrow=8, padding=1)
+    """:func:`sample_grid` as an image file."""
+    save_image(sample_grid(model, image_shape, num, seed), path)
 
 
 @torch.no_grad()
-def save_reconstructions(model, guide, x, path, image_shape, num: int = 32, per_row: int = 8) -> None:
+def reconstruction_grid(model, guide, x, image_shape, num: int = 32, per_row: int = 8) -> torch.Tensor:
     """Rows of data (odd rows) above the decoder means at the guide's point summary of q(z|x)
-    (the posterior mean; for flows the base mean pushed through the flow) (even rows)."""
+    (the posterior mean; for flows the base mean pushed through the flow) (even rows), as an
+    image grid (3, H, W)."""
     per_row = min(per_row, len(x))
     x = x[: min(num, len(x)) // per_row * per_row]
     recon = model.decode_mean(guide.code(x))
     rows = torch.stack([x.reshape(-1, per_row, x.shape[-1]), recon.reshape(-1, per_row, x.shape[-1])], 1).reshape(-1, x.shape[-1])
-    save_image(_images(rows, image_shape), path, nrow=per_row, padding=1)
+    return make_grid(_images(rows, image_shape), nrow=per_row, padding=1)
+
+
+def save_reconstructions(model, guide, x, path, image_shape, num: int = 32, per_row: int = 8) -> None:
+    """:func:`reconstruction_grid` as an image file."""
+    save_image(reconstruction_grid(model, guide, x, image_shape, num, per_row), path)
 
 
 def markdown_table(frame, floatfmt: str = ".3f", index: bool = True) -> str:
@@ -75,7 +88,8 @@ def save_elbo_curves(history, path, title: str = "") -> None:
     """Train and test ELBO (nats per datapoint, larger is better) against epochs; for an
     algorithm without a bound (MCEM) its train metric (log p(x, z) at its samples) instead."""
     epochs = [h["epoch"] for h in history]
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig = Figure(figsize=(6, 4))
+    ax = fig.subplots()
     train_key = next((k for k in history[0] if k.startswith("train_")), "train_elbo") if history else "train_elbo"
     ax.plot(epochs, [h[train_key] for h in history], "-o", ms=3, label=f"{train_key.replace('_', ' ')} (running estimate)")
     if all("test_elbo" in h for h in history):
@@ -87,4 +101,3 @@ def save_elbo_curves(history, path, title: str = "") -> None:
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)

@@ -8,18 +8,18 @@ is read back instead of trained again. The paper's step-size choice ("from {0.01
 by performance on the training set in the first iterations", §5) is :func:`choose_lr`.
 """
 
-import json
 import math
 import shutil
 import time
 from pathlib import Path
 
-import data
-
+from . import data
 from . import experiment as exp
-from .evaluate import elbo_per_point
-from .marginal import ais_log_likelihood, appendix_d_log_likelihood
-from .train import TrainingDiverged
+from .files import read_json, write_json
+from .inference.checkpoint import CheckpointError
+from .inference.evaluate import elbo_per_point
+from .inference.marginal import ais_log_likelihood, appendix_d_log_likelihood
+from .inference.train import TrainingDiverged
 
 
 def sample_targets(budget: int, *, first: int = 10_000, per_decade: int = 5, batch_size: int = 100) -> list:
@@ -36,22 +36,19 @@ def sample_targets(budget: int, *, first: int = 10_000, per_decade: int = 5, bat
     return sorted(targets)
 
 
-def _read(path: Path):
-    return json.loads(path.read_text()) if path.is_file() else None
-
-
 def choose_lr(config: dict, candidates, samples: int, out_dir, *, data_dir=None, device="auto", log=print, advance=None) -> dict:
     """Train ``config`` for ``samples`` examples with each step size in ``candidates`` (same seed,
     same initialisation and data order) and pick the one with the best running training bound
     (for MCEM, which has none, its running log p(x, z)); a step size that diverges scores
     None. The result, with every candidate's value, is kept in ``out_dir/lr_search.json`` and
     read back on a second call."""
+    config = {k: v for k, v in exp.resolve_run_config(config).items() if k != "lr"}  # canonical: every key, defaults resolved
     out_dir = Path(out_dir)
     record_path = out_dir / "lr_search.json"
-    done = _read(record_path)
+    done = read_json(record_path)
     if done is not None and done.get("candidates") == list(candidates) and done.get("samples") == samples:
         if done.get("config") != config:
-            raise exp.CheckpointError(f"{out_dir} holds a step-size search for another configuration; use another --out or delete it")
+            raise CheckpointError(f"{out_dir} holds a step-size search for another configuration; use another --out or delete it")
         if advance is not None:
             advance(samples * len(candidates))
         return done
@@ -74,11 +71,11 @@ def choose_lr(config: dict, candidates, samples: int, out_dir, *, data_dir=None,
             advance(samples)
     finite = {k: v for k, v in scores.items() if v is not None}
     if not finite:
-        raise RuntimeError(f"every step size diverged in the first {samples} samples: {scores}")
+        raise TrainingDiverged(f"every step size diverged in the first {samples} samples: {scores}; try smaller --lr-candidates")
     best = max(finite, key=finite.get)
     chosen = next(lr for lr in candidates if f"{lr:g}" == best)
     result = {"config": config, "candidates": list(candidates), "samples": samples, "metric": metric, "scores": scores, "chosen": chosen}
-    exp.write_json(record_path, result)
+    write_json(record_path, result)
     log(f"step size {best} chosen from {list(candidates)} ({metric} after {samples} samples: {scores})")
     return result
 
@@ -94,27 +91,28 @@ def scored_points(experiment, split: str, num_points=None):
 
 def bound_evaluator(train_points: int, num_samples: int = 1, seed: int = 0):
     """``evaluate(experiment) -> {"train_bound", "test_bound"}``: the variational bound per
-    datapoint (the same estimator for every algorithm, :mod:`inference.evaluate`) on the first
+    datapoint (the same estimator for every algorithm, :mod:`aevb.inference.evaluate`) on the first
     ``train_points`` training points and on the whole test set."""
     def evaluate(experiment):
         x_train = scored_points(experiment, "train", train_points)
         model, guide = experiment.scoring_pair(x_train)
-        train = elbo_per_point(model, guide, x_train, num_samples=num_samples, seed=seed).mean().item()
+        train = elbo_per_point(model, guide, x_train, num_samples=num_samples, seed=seed, progress=experiment.progress and "train bound").mean().item()
         model, guide = experiment.scoring_pair(experiment.test.x)
-        test = elbo_per_point(model, guide, experiment.test.x, num_samples=num_samples, seed=seed).mean().item()
+        test = elbo_per_point(model, guide, experiment.test.x, num_samples=num_samples, seed=seed,
+                              progress=experiment.progress and "test bound").mean().item()
         return {"train_bound": train, "test_bound": test}
 
     return evaluate
 
 
 def _per_split(experiment, num_points: int, suffix: str, estimator) -> dict:
-    """``{"train_SUFFIX", "test_SUFFIX"}``: ``estimator(model, x)`` per datapoint, averaged over
-    the first ``num_points`` points of each split."""
+    """``{"train_SUFFIX", "test_SUFFIX"}``: ``estimator(model, x, progress)`` per datapoint, averaged
+    over the first ``num_points`` points of each split."""
     values = {}
     for split in ("train", "test"):
         x = scored_points(experiment, split, num_points)
         model, _ = experiment.scoring_pair(x)
-        values[f"{split}_{suffix}"] = estimator(model, x).mean().item()
+        values[f"{split}_{suffix}"] = estimator(model, x, experiment.progress and f"{split} {suffix}").mean().item()
     return values
 
 
@@ -123,15 +121,15 @@ def marginal_evaluator(num_points: int, num_samples: int = 50, seed: int = 0):
     datapoint (HMC posterior samples, no encoder involved, so every algorithm is scored the
     same way) on the first ``num_points`` training and test points."""
     def evaluate(experiment):
-        return _per_split(experiment, num_points, "ll", lambda m, x: appendix_d_log_likelihood(m, x, num_samples=num_samples, seed=seed))
+        return _per_split(experiment, num_points, "ll", lambda m, x, p: appendix_d_log_likelihood(m, x, num_samples=num_samples, seed=seed, progress=p))
 
     return evaluate
 
 
 def ais_check(experiment, num_points: int, num_steps: int = 500, seed: int = 0) -> dict:
-    """AIS from the prior (:func:`inference.marginal.ais_log_likelihood`) on the first
+    """AIS from the prior (:func:`aevb.inference.marginal.ais_log_likelihood`) on the first
     ``num_points`` training and test points: ``{"train_ais", "test_ais"}`` per datapoint."""
-    return _per_split(experiment, num_points, "ais", lambda m, x: ais_log_likelihood(m, x, num_steps=num_steps, seed=seed))
+    return _per_split(experiment, num_points, "ais", lambda m, x, p: ais_log_likelihood(m, x, num_steps=num_steps, seed=seed, progress=p))
 
 
 def train_curve(config: dict, out_dir, targets, evaluate, *, finish=None, data_dir=None, device="auto", log=print, advance=None,
@@ -146,20 +144,21 @@ def train_curve(config: dict, out_dir, targets, evaluate, *, finish=None, data_d
     partial one continues from its checkpoint. ``advance(n)`` is told of every n samples
     trained (or found already done) for an overall progress bar.
     """
+    config = exp.resolve_run_config(config)  # canonical: every key, defaults resolved
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     curve_path, checkpoint = out_dir / "curve.json", out_dir / "checkpoint.pt"
     targets = sorted(targets)
-    curve = _read(curve_path)
+    curve = read_json(curve_path)
     if curve is not None and (curve.get("config") != config or curve.get("targets") != targets):
-        raise exp.CheckpointError(f"{out_dir} holds a run with another configuration or budget; use another --out or delete it")
+        raise CheckpointError(f"{out_dir} holds a run with another configuration or budget; use another --out or delete it")
     curve = curve or {"config": config, "targets": targets, "points": [], "complete": False}
     done = curve["points"][-1]["examples"] if curve["points"] else 0
     if advance is not None:
         advance(done)
     if curve["complete"] and (finish is None or "final" in curve):
         return curve
-    experiment = exp.build(config, data_dir=data_dir, device=device, log=log)
+    experiment = exp.build(config, data_dir=data_dir, device=device, log=log, progress=progress)
     # enough epochs for the budget, with one more per segment: each segment may end mid-epoch
     experiment.config["epochs"] = targets[-1] // len(experiment.train) + len(targets) + 1
     resume = checkpoint.is_file() and bool(curve["points"])
@@ -167,7 +166,7 @@ def train_curve(config: dict, out_dir, targets, evaluate, *, finish=None, data_d
     for target in targets:
         if target <= done:
             continue
-        state = exp.train(experiment, out_dir, resume=resume, state=state, max_examples=target, evaluate=False, progress=progress)
+        state = exp.train(experiment, out_dir, resume=resume, state=state, max_examples=target, evaluate=False)
         examples = state.history[-1]["examples"] if state.history else 0
         start = time.perf_counter()
         values = evaluate(experiment)
@@ -177,7 +176,7 @@ def train_curve(config: dict, out_dir, targets, evaluate, *, finish=None, data_d
             log(f"warning: non-finite values at {examples} samples in {out_dir}: {values}")
         curve["points"].append(point)
         curve["complete"] = target == targets[-1]
-        exp.write_json(curve_path, curve)
+        write_json(curve_path, curve)
         if advance is not None:
             advance(examples - done)
         done = examples
@@ -187,7 +186,7 @@ def train_curve(config: dict, out_dir, targets, evaluate, *, finish=None, data_d
             exp.train(experiment, out_dir, resume=True, max_examples=max(done, 1), evaluate=False, progress=False)
         start = time.perf_counter()
         curve["final"] = {**finish(experiment), "seconds": time.perf_counter() - start}
-    exp.write_json(curve_path, curve)
+    write_json(curve_path, curve)
     return curve
 
 

@@ -1,0 +1,172 @@
+"""Command-line programs: flags generated from the option table, ``--config`` files, one error wrapper.
+
+A program declares the keys it reads; :class:`Program` builds its argument parser from
+:mod:`aevb.config` (so a flag has one name, default and help everywhere) and resolves a
+configuration in this order: the table's defaults, then a ``--config`` file, then the flags.
+Parsing happens when ``main(argv)`` runs, so every program can be imported and called
+in-process (``main(["--epochs", "1"])``). :func:`run` is the one error wrapper: bad input
+of any kind ends the program with one line on stderr and a non-zero exit status.
+
+    PROGRAM = cli.Program("mnist_aevb", __doc__, keys=[...])
+
+    def main(argv=None):
+        settings = PROGRAM.parse(argv)
+        ...
+
+    if __name__ == "__main__":
+        sys.exit(cli.run(main))
+"""
+
+import argparse
+import errno
+import sys
+from pathlib import Path
+
+from . import config as cfg
+
+#: Keys every program reads.
+COMMON_KEYS = ("config", "quiet")
+#: Keys of a program that trains runs into an output folder.
+IO_KEYS = ("out", "data_dir", "device", "quiet", "tensorboard")
+
+
+class UsageError(cfg.ConfigError):
+    """The command line itself is wrong (an unknown flag, a value that is not a number, ...)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its errors raised (one line through :func:`run`) instead of printed with the usage."""
+
+    def error(self, message):
+        raise UsageError(f"{message} (--help lists the flags)")
+
+
+class Settings(dict):
+    """A program's resolved configuration: every key it reads, and in :attr:`explicit` the keys a
+    configuration file or a flag set (the rest hold the table's defaults)."""
+
+    def __init__(self, values: dict, explicit=()):
+        super().__init__(values)
+        self.explicit = frozenset(explicit)
+
+    def run_keys(self, explicit_only: bool = False) -> dict:
+        """The run keys among these settings (only those set explicitly, with ``explicit_only``)."""
+        return {k: v for k, v in self.items() if k in cfg.RUN_KEYS and (k in self.explicit or not explicit_only)}
+
+
+def help_text(option: cfg.Option) -> str:
+    """An option's help, with its default where the text does not say it already."""
+    text = option.help
+    if "default" not in text and option.type is not bool and option.default is not None:
+        shown = " ".join(map(str, option.default)) if option.many else option.default
+        text += f" (default: {shown})"
+    return text
+
+
+class Program:
+    """A command-line program reading ``keys`` of the option table.
+
+    :param name: the program's name (``--help``'s heading, and ``--out``'s default ``runs/NAME``).
+    :param doc: its description (the module docstring).
+    :param keys: the keys it offers as flags (``--config`` is always offered).
+    :param config_keys: further keys a ``--config`` file may set without a flag (the figure
+        programs accept every run key there, applied over the paper's settings).
+    :param required: keys that must end up set.
+    """
+
+    def __init__(self, name: str, doc: str, keys, *, config_keys=(), required=()):
+        unknown = [k for k in (*keys, *config_keys) if k not in cfg.TABLE]
+        if unknown:
+            raise KeyError(f"{name}: keys not in the option table: {unknown}")
+        self.name, self.doc = name, doc
+        self.keys = tuple(dict.fromkeys(("config", *keys)))
+        self.config_keys = frozenset(self.keys) | frozenset(config_keys)
+        self.required = tuple(required)
+
+    def parser(self) -> argparse.ArgumentParser:
+        parser = _Parser(prog=f"{self.name}.py", description=self.doc, formatter_class=argparse.RawDescriptionHelpFormatter,
+                         argument_default=argparse.SUPPRESS)
+        for key in self.keys:
+            option = cfg.TABLE[key]
+            kwargs = {"dest": key, "help": help_text(option)}
+            if option.type is bool:
+                kwargs["action"] = "store_true"
+            else:
+                allowed = option.allowed()
+                kwargs["metavar"] = option.metavar or ("{" + ",".join(map(str, allowed)) + "}" if allowed else key.upper())
+                if option.many:
+                    kwargs["nargs"] = "+"
+            parser.add_argument(option.flag, **kwargs)
+        return parser
+
+    def parse(self, argv=None) -> Settings:
+        """The table's defaults, then ``--config FILE``, then the flags of ``argv`` (default: sys.argv)."""
+        given = vars(self.parser().parse_args(argv))
+        try:
+            flags = {k: cfg.TABLE[k].validate(v, name=cfg.TABLE[k].flag) for k, v in given.items()}
+        except cfg.ConfigError as e:
+            raise UsageError(str(e)) from None
+        from_file = {}
+        if flags.get("config") is not None:
+            values = cfg.load_file(flags["config"])
+            from_file = cfg.validate(values, self.config_keys - {"config"}, where=f"configuration file {flags['config']}")
+        values = {k: cfg.TABLE[k].default for k in self.keys}
+        values.update(from_file)
+        values.update(flags)
+        missing = [cfg.TABLE[k].flag for k in self.required if values.get(k) is None]
+        if missing:
+            raise UsageError(f"{', '.join(missing)} is required (--help lists the flags)")
+        if "out" in values and values["out"] is None:
+            values["out"] = f"runs/{self.name}"
+        return Settings(values, explicit=set(from_file) | (set(flags) - {"config"}))
+
+    def save(self, settings: Settings, path, **resolved) -> Path:
+        """Write the resolved configuration as YAML (``resolved`` replaces values, e.g. a run's
+        resolved step size), so that ``--config PATH`` reruns the program exactly; the
+        one-off actions ``config`` and ``resume`` are left out."""
+        from .files import write_text
+
+        values = {k: v for k, v in {**settings, **resolved}.items() if k not in ("config", "resume")}
+        path = Path(path)
+        write_text(path, f"# {self.name}.py --config {path.name} reruns this configuration; flags override it\n" + cfg.dump(values))
+        return path
+
+
+def one_line(error: BaseException) -> str:
+    """The first line of an error's message (for an OSError: what failed, on which file)."""
+    if isinstance(error, OSError) and error.strerror:
+        where = f": {error.filename}" if error.filename else ""
+        hint = " (the disk is full)" if error.errno == errno.ENOSPC else ""
+        return f"{error.strerror}{where}{hint}"
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def expected_errors() -> tuple:
+    """The exceptions that mean bad input or a failed run, not a bug: one line each."""
+    from .data import DataError
+    from .inference import CheckpointError, TrainingDiverged
+
+    return (cfg.ConfigError, DataError, CheckpointError, TrainingDiverged, ValueError, OSError)
+
+
+def run(main, argv=None, *, interrupted: str = "interrupted") -> int:
+    """Run ``main(argv)`` as a program: 0 when it returns; on bad input one line on stderr and
+    status 2 (the command line) or 1 (anything else); 130 on Ctrl-C with the ``interrupted``
+    message. Unexpected exceptions (bugs) keep their traceback."""
+    from .inference import distributed
+
+    try:
+        main(argv)
+        return 0
+    except UsageError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(interrupted, file=sys.stderr)
+        return 130
+    except expected_errors() as e:
+        print(f"error: {one_line(e)}", file=sys.stderr)
+        return 1
+    finally:
+        distributed.shutdown()

@@ -1,0 +1,281 @@
+"""The one table of options: every key any program or run reads, its default, type, range and help.
+
+Every command-line flag is generated from this table (:mod:`aevb.cli`), so a flag has the same
+name, default and help in every program that offers it; a configuration file (``--config``)
+and the Python API (:func:`aevb.experiment.build`) are validated against the same entries.
+
+Keys come in two kinds:
+
+* **run keys** (``run=True``) make up a run's configuration: what :func:`aevb.experiment.build`
+  assembles data, model, guide, algorithm and optimiser from. They are stored in the run's
+  checkpoint and ``metrics.json``; ``resumable`` ones may change when a run is continued.
+* **program keys** say where and how a program works (output folder, device, a sweep's
+  budget, a comparison's grid) and never change what a run computes.
+
+A default of ``None`` is resolved in one place each: ``lr`` by :data:`DEFAULT_LR` for the
+optimiser, ``hidden_dim`` by :data:`PAPER_HIDDEN` for the data set (Appendix C: 500 units
+for MNIST, 200 for Frey Face), ``estimator="auto"`` by the guide's declared ``analytic_kl``
+(:func:`aevb.experiment.resolve_run_config`), and the figure programs' sweep keys by each
+figure's own definition (said in the option's help).
+"""
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable, Optional, Sequence
+
+
+class ConfigError(ValueError):
+    """A configuration value, file or flag is not acceptable; the message says which and why."""
+
+
+#: The step size a run gets when ``lr`` is not given: Adam's usual 1e-3, and for Adagrad the
+#: middle of the paper's {0.01, 0.02, 0.1} (§5).
+DEFAULT_LR = {"adam": 1e-3, "adagrad": 0.02}
+#: Hidden units per data set when ``hidden_dim`` is not given (Appendix C, §5).
+PAPER_HIDDEN = {"mnist": 500, "fashion-mnist": 200, "frey": 200}
+
+
+def _registry(module: str, name: str) -> Callable[[], list]:
+    """Choices read from a registry when first needed (the registries import this module's users)."""
+
+    def choices():
+        import importlib
+
+        return sorted(getattr(importlib.import_module(module), name))
+
+    return choices
+
+
+@dataclass(frozen=True)
+class Option:
+    """One key of the table.
+
+    :param key: the name in configurations; the flag is ``--key-with-dashes``.
+    :param default: the value when neither a configuration file nor a flag sets it.
+    :param help: one line for ``--help``.
+    :param type: ``int``, ``float``, ``str`` or ``bool`` (a switch) of each value.
+    :param choices: allowed values, or a callable returning them (a registry's names).
+    :param many: the value is a list of ``type`` (one or more values after the flag).
+    :param low: the smallest allowed value (``open_low``: values must exceed it).
+    :param run: part of a run's configuration (see the module docstring).
+    :param resumable: a run key that may differ when a run is resumed.
+    """
+
+    key: str
+    default: Any
+    help: str
+    type: type = str
+    choices: Optional[Any] = None
+    many: bool = False
+    low: Optional[float] = None
+    open_low: bool = False
+    run: bool = False
+    resumable: bool = False
+    metavar: Optional[str] = None
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.key.replace("_", "-")
+
+    def allowed(self) -> Optional[Sequence]:
+        return self.choices() if callable(self.choices) else self.choices
+
+    def validate(self, value, name: str = None):
+        """``value`` converted to this option's type and checked; raises :class:`ConfigError`
+        whose message calls the value ``name`` (default: the key)."""
+        name = name or self.key
+        if value is None:
+            if self.default is None:
+                return None
+            raise ConfigError(f"{name} must be set (it has no empty value), got null")
+        if self.many:
+            if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
+                value = [value]
+            if not value:
+                raise ConfigError(f"{name} needs at least one value")
+            return [self._one(v, name) for v in value]
+        return self._one(value, name)
+
+    def _one(self, value, name):
+        kind, given = self.type, value
+        if kind in (int, float) and isinstance(value, str):  # a flag's text, or YAML's "1e-3" (a string in YAML 1.1)
+            try:
+                value = float(value) if kind is float or not value.strip().lstrip("+-").isdigit() else int(value)
+            except ValueError:
+                raise ConfigError(f"{name} must be {'an integer' if kind is int else 'a number'}, got {given!r}") from None
+        if kind is bool:
+            if not isinstance(value, bool):
+                raise ConfigError(f"{name} must be true or false, got {value!r}")
+        elif kind is int:
+            if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, float) and value.is_integer())):
+                raise ConfigError(f"{name} must be an integer, got {given!r}")
+            value = int(value)
+        elif kind is float:
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ConfigError(f"{name} must be a number, got {value!r}")
+            value = float(value)
+            if not math.isfinite(value):
+                raise ConfigError(f"{name} must be a finite number, got {given!r}")
+        elif not isinstance(value, str):
+            raise ConfigError(f"{name} must be a string, got {value!r}")
+        if self.low is not None and (value <= self.low if self.open_low else value < self.low):
+            bound = f"greater than {self.low:g}" if self.open_low else f"at least {self.low:g}"
+            raise ConfigError(f"{name} must be {bound}, got {value!r}")
+        allowed = self.allowed()
+        if allowed is not None and value not in allowed:
+            raise ConfigError(f"{name} must be one of {list(allowed)}, got {value!r}")
+        return value
+
+
+def _positive(key, default, help, **kw):
+    return Option(key, default, help, type=int, low=1, **kw)
+
+
+OPTIONS = [
+    # ------------------------------------------------------------------ a run: data, model, guide, algorithm
+    Option("dataset", "mnist", "data set", choices=_registry("aevb.data", "DATASETS"), run=True),
+    Option("model", "bernoulli", "decoder p(x|z): bernoulli (binary data) or gaussian (real-valued data)",
+           choices=_registry("aevb.models", "MODELS"), run=True),
+    Option("guide", "diag", "q(z|x): diag, fullcov, flow or meanfield", choices=_registry("aevb.guides", "GUIDES"), run=True),
+    Option("inference", "aevb", "fitting algorithm", choices=_registry("aevb.experiment", "ALGORITHMS"), run=True),
+    _positive("latent_dim", 20, "Nz, the size of z", run=True),
+    _positive("hidden_dim", None, "tanh units in encoder and decoder (default: the paper's for the data set: 500 MNIST, 200 Frey Face and Fashion-MNIST)", run=True),
+    Option("init", "default", "'paper': every parameter from N(0, 0.01^2) (§5); 'default': PyTorch's", choices=("default", "paper"), run=True),
+    Option("binarize", "dynamic", "binary data: a fresh draw per minibatch (dynamic), one fixed draw (static), or none",
+           choices=("dynamic", "static", "none"), run=True),
+    _positive("train_size", None, "use the first N training points (default: all)", run=True),
+    _positive("test_size", None, "use the first N test points (default: all)", run=True),
+    Option("seed", 0, "random seed of initialisation, data order and every draw", type=int, low=0, run=True),
+    # ------------------------------------------------------------------ a run: the objective and the optimiser
+    Option("estimator", "auto", "SGVB estimator: A (generic, eq. 6), B (analytic KL, eq. 7), or auto: B where the guide has a closed-form KL, else A",
+           choices=("auto", "A", "B"), run=True),
+    _positive("num_particles", 1, "L, eps draws per datapoint (aevb, full-vb); k, importance samples (iwae, rws)", run=True),
+    _positive("flow_steps", 2, "flow guide: number of conditional flow steps K", run=True),
+    Option("flow_type", "iaf", "flow guide: iaf, planar or radial", choices=_registry("aevb.guides", "FLOWS"), run=True),
+    Option("global_guide", "normal", "full-vb: Pyro AutoGuide over the decoder weights (normal scales to MNIST; mvn only to small models)",
+           choices=_registry("aevb.guides.global_latents", "AUTOGUIDES"), run=True),
+    Option("optimizer", "adam", "adam, or adagrad (the paper's)", choices=_registry("aevb.inference.optim", "OPTIMIZERS"), run=True),
+    Option("lr", None, "step size (default: 1e-3 for adam, 0.02 for adagrad)", type=float, low=0, open_low=True, run=True),
+    _positive("batch_size", 100, "minibatch size M", run=True),
+    Option("map_prior", False, "add the paper's N(0, I) prior on the decoder weights (weight decay, §5)", type=bool, run=True),
+    Option("jit", False, "compile the loss with Pyro's JIT (same estimator, less Python overhead)", type=bool, run=True, resumable=True),
+    _positive("epochs", 10, "total epochs (also with --resume)", run=True, resumable=True),
+    Option("max_seconds", None, "stop training after this many seconds of training (the epoch it ends in is evaluated and kept)",
+           type=float, low=0, open_low=True, run=True, resumable=True),
+    # ------------------------------------------------------------------ a run: how it is scored
+    _positive("elbo_samples", 10, "z draws per point for the test ELBO", run=True),
+    Option("ll_estimator", "is", "test log-likelihood: is (guide proposal), appendix-d (HMC, Nz < 5) or ais",
+           choices=("is", "appendix-d", "ais"), run=True, resumable=True),
+    _positive("eval_samples", 1000, "is: K importance samples; appendix-d: posterior samples; ais: annealing steps", run=True, resumable=True),
+    _positive("eval_points", None, "test points for the log-likelihood (default: all)", run=True, resumable=True),
+    Option("refine_steps", 200, "per-point Adam steps: the amortisation gap and the meanfield guide's test fit", type=int, low=0, run=True,
+           resumable=True),
+    Option("refine_lr", 0.05, "step size of those fits", type=float, low=0, open_low=True, run=True, resumable=True),
+    # ------------------------------------------------------------------ every program
+    Option("config", None, "a YAML or JSON file of keys (a run's saved config.yaml reruns it); flags override it", metavar="FILE"),
+    Option("out", None, "output folder (default: runs/PROGRAM)", metavar="DIR"),
+    Option("data_dir", None, "data folder (default: $AEVB_DATA_DIR, else .data/ in a checkout, else ~/.cache/aevb-pyro)", metavar="DIR"),
+    Option("device", "auto", "auto, cpu or cuda", choices=("auto", "cpu", "cuda")),
+    Option("resume", False, "continue the run(s) checkpointed in --out", type=bool),
+    Option("quiet", False, "no progress and no per-epoch lines", type=bool),
+    Option("tensorboard", None, "write TensorBoard event files (scalars, images, configuration) into this folder", metavar="DIR"),
+    # ------------------------------------------------------------------ compare_inference.py
+    Option("guides", ["diag", "fullcov", "flow"], "grid rows: guides", many=True, choices=_registry("aevb.guides", "GUIDES")),
+    Option("algorithms", ["aevb", "iwae:5"], "grid columns: NAME or NAME:K (K sets --num-particles for that column), NAME a value of --inference",
+           many=True),
+    _positive("gap_points", 1000, "test points for the amortisation gap"),
+    # ------------------------------------------------------------------ the paper-figure programs
+    Option("data", "mnist", "mnist, or frey (Frey Face; Fashion-MNIST when Frey Face cannot be had)", choices=("mnist", "frey")),
+    Option("latent_dims", None, "latent sizes, one panel or model each (default: the figure's, from the paper)", type=int, many=True, low=1),
+    Option("methods", None, "algorithms compared (default: every one the figure shows)", many=True,
+           choices=_registry("aevb.experiment", "ALGORITHMS")),
+    _positive("budget", None, "training samples per run (default: the figure's CPU budget, see the program's description)"),
+    Option("lr_candidates", None, "step sizes tried (default: 0.01 0.02 0.1 for adagrad as in §5; 3e-4 1e-3 3e-3 for adam)", type=float,
+           many=True, low=0, open_low=True),
+    _positive("lr_search_samples", 20_000, "training samples per step-size trial"),
+    _positive("train_eval_points", 10_000, "training points a train curve is computed on"),
+    _positive("bound_samples", 1, "draws from q(z|x) per point for each point of a bound curve"),
+    _positive("first_eval", 10_000, "training samples at a curve's first evaluation"),
+    _positive("evals_per_decade", None, "curve evaluations per decade of samples (default: the figure's: 5 for Figure 2, 2 for Figure 3)"),
+    Option("train_sizes", [1000, 50000], "Figure 3: training-set sizes (panels)", type=int, many=True, low=1),
+    Option("mcem_on_full", False, "Figure 3: also run MCEM on training sets above 1000 points", type=bool),
+    _positive("curve_points", 1000, "Figure 3: first N training and test points scored by Appendix D (paper: 1000)"),
+    Option("appendix_d_samples", 50, "Figure 3: HMC posterior samples per point for Appendix D (paper: 50)", type=int, low=4),
+    Option("ais_points", 100, "Figure 3: points scored by AIS at the end of each run (0: none)", type=int, low=0),
+    _positive("ais_steps", 300, "Figure 3: AIS annealing steps"),
+    _positive("grid", 20, "Figure 4: manifold grid size (grid x grid images)"),
+    _positive("sample_images", 100, "Figure 5: random samples per model (a square number fills the panel)"),
+    # ------------------------------------------------------------------ posterior_diagnostics.py
+    Option("checkpoint", None, "a run's checkpoint.pt (or its folder)", metavar="PATH"),
+    Option("indices", [0, 1, 2, 3], "test-set indices of the points", type=int, many=True, low=0),
+    Option("num_chains", 4, "NUTS chains (R-hat compares chains: at least 4)", type=int, low=4),
+    _positive("num_samples", 500, "draws per chain after warm-up"),
+    _positive("warmup", 500, "NUTS warm-up steps per chain"),
+    _positive("guide_samples", 2000, "draws from q(z|x) per point (also for PSIS)"),
+    # ------------------------------------------------------------------ benchmarks/
+    _positive("repeats", 7, "timing rounds (the median is reported)"),
+    _positive("steps", 150, "timed training steps per round and variant"),
+    Option("timing_warmup", 20, "untimed steps before each timing", type=int, low=0),
+    Option("run_dir", "runs/paper_figure3/runs/n1000_aevb", "a run folder with curve.json and checkpoint.pt", metavar="DIR"),
+    _positive("points", 100, "points scored"),
+]
+
+#: key → :class:`Option`.
+TABLE = {option.key: option for option in OPTIONS}
+#: The keys of a run's configuration, and their defaults (what :func:`aevb.experiment.build` fills in).
+RUN_KEYS = tuple(option.key for option in OPTIONS if option.run)
+DEFAULTS = {key: TABLE[key].default for key in RUN_KEYS}
+#: Run keys that may differ when a run is resumed; every other run key must match the checkpoint.
+RESUMABLE = frozenset(option.key for option in OPTIONS if option.resumable)
+
+
+def option(key: str) -> Option:
+    if key not in TABLE:
+        raise ConfigError(f"unknown configuration key {key!r}")
+    return TABLE[key]
+
+
+def validate(values: dict, allowed=None, where: str = "configuration") -> dict:
+    """Every entry of ``values`` checked against the table (and, with ``allowed``, restricted to
+    those keys); returns the converted values. Raises :class:`ConfigError` naming the key."""
+    unknown = [k for k in values if k not in TABLE or (allowed is not None and k not in allowed)]
+    if unknown:
+        hint = "" if allowed is None else f"; this program reads {', '.join(sorted(allowed))}"
+        raise ConfigError(f"unknown key{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, sorted(unknown)))} in the {where}{hint}")
+    return {k: TABLE[k].validate(v) for k, v in values.items()}
+
+
+def load_file(path) -> dict:
+    """The mapping in a YAML or JSON file: either the keys themselves or, as in a run's
+    ``metrics.json``, under a top-level ``"config"`` entry."""
+    import json
+    from pathlib import Path
+
+    import yaml
+
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise ConfigError(f"cannot read the configuration file {path}: {e.strerror or e}") from None
+    try:
+        values = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ConfigError(f"{path} is not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {first}") from None
+    if values is None:
+        return {}
+    if isinstance(values, dict) and isinstance(values.get("config"), dict) and "epochs" in values:
+        values = values["config"]  # a metrics.json: its configuration
+    if not isinstance(values, dict):
+        raise ConfigError(f"{path} must hold a mapping of configuration keys, got {type(values).__name__}")
+    return values
+
+
+def dump(values: dict) -> str:
+    """``values`` as YAML, in the table's order (readable back with :func:`load_file`)."""
+    import yaml
+
+    order = {k: i for i, k in enumerate(TABLE)}
+    ordered = {k: values[k] for k in sorted(values, key=lambda k: order.get(k, len(order)))}
+    return yaml.safe_dump(ordered, sort_keys=False, default_flow_style=False)

@@ -1,0 +1,273 @@
+"""One run, assembled from a configuration: data, model, guide, algorithm, optimiser, training,
+evaluation and checkpoints. Every program builds its runs here, and so can a notebook::
+
+    import aevb
+    run = aevb.build({"latent_dim": 20, "epochs": 5})
+    aevb.train(run, "runs/quick")
+    run.log_likelihood()
+    run = aevb.load("runs/quick")      # later: the trained run, weights restored
+
+The configuration's keys and defaults are :mod:`aevb.config`'s run keys; a missing key takes
+its default and every value is checked against the table before any work is done.
+"""
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyro
+import torch
+
+from . import config as cfg
+from . import data
+from .guides import GUIDE_CLASSES, make_guide
+from .inference import distributed
+from .inference.aevb import AEVB
+from .inference.checkpoint import Checkpointer, CheckpointError, TrainState, load_checkpoint
+from .inference.evaluate import evaluate_elbo, evaluate_log_likelihood
+from .inference.full_vb import FullVB
+from .inference.iwae import IWAE
+from .inference.marginal import ais_log_likelihood, appendix_d_log_likelihood
+from .inference.mcem import MonteCarloEM
+from .inference.optim import make_optimizer
+from .inference.refine import amortisation_gap, fitted_guide
+from .inference.rws import RWS
+from .inference.train import fit
+from .inference.wake_sleep import WakeSleep
+from .models import MODELS
+
+#: ``--inference NAME`` → factory(model, guide, config, num_data). ``num_particles`` is L
+#: (ε draws per point) for aevb and full-vb, and k (importance samples) for iwae and rws.
+ALGORITHMS = {
+    "aevb": lambda model, guide, c, n: AEVB(model, guide, estimator=c["estimator"], num_particles=c["num_particles"], jit=c["jit"]),
+    "iwae": lambda model, guide, c, n: IWAE(model, guide, num_particles=c["num_particles"]),
+    "wake-sleep": lambda model, guide, c, n: WakeSleep(model, guide),
+    "rws": lambda model, guide, c, n: RWS(model, guide, num_particles=c["num_particles"]),
+    "mcem": lambda model, guide, c, n: MonteCarloEM(model, num_data=n),
+    "full-vb": lambda model, guide, c, n: FullVB(
+        model, guide, estimator=c["estimator"], num_particles=c["num_particles"], global_guide=c["global_guide"]
+    ),
+}
+#: Algorithms that fit no encoder (they get no guide, and need an estimator that needs none).
+GUIDE_FREE = {"mcem"}
+DEFAULTS, RESUMABLE = cfg.DEFAULTS, cfg.RESUMABLE
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda was asked for but torch sees no CUDA device")
+    if name not in ("cpu", "cuda"):
+        raise ValueError(f"device must be auto, cpu or cuda, got {name!r}")
+    return torch.device(name)
+
+
+def resolve_run_config(config: dict) -> dict:
+    """A complete run configuration: ``config``'s keys checked against the option table, missing
+    keys filled with their defaults, and the defaults that depend on other keys resolved
+    (``lr`` by the optimiser, ``hidden_dim`` by the data set, ``estimator="auto"`` by whether
+    the guide declares a closed-form KL); then :func:`check_combination`."""
+    config = {**DEFAULTS, **cfg.validate(config, cfg.RUN_KEYS, where="run configuration")}
+    if config["lr"] is None:
+        config["lr"] = cfg.DEFAULT_LR[config["optimizer"]]
+    if config["hidden_dim"] is None:
+        config["hidden_dim"] = cfg.PAPER_HIDDEN[config["dataset"]]
+    if config["estimator"] == "auto":
+        config["estimator"] = "B" if GUIDE_CLASSES[config["guide"]].analytic_kl else "A"
+    check_combination(config)
+    return config
+
+
+@dataclass
+class Experiment:
+    config: dict
+    train: data.Split
+    test: data.Split
+    model: torch.nn.Module
+    guide: object  # None for algorithms without an encoder (mcem)
+    algorithm: object
+    optimizer: torch.optim.Optimizer
+    progress: bool = field(default=True, compare=False)  # report progress of long steps (:mod:`aevb.inference.progress`)
+    history: list = field(default_factory=list, compare=False)  # finished epochs' records, when loaded from a checkpoint
+
+    def scoring_pair(self, x):
+        """The model and guide that test numbers on ``x`` are computed with: the model at q(θ)'s
+        mean for full VB; for a non-amortised guide, parameters fitted to ``x``
+        (``refine_steps`` steps, :mod:`aevb.inference.refine`)."""
+        model = self.algorithm.point_model() if hasattr(self.algorithm, "point_model") else self.model
+        guide = self.guide
+        if guide is not None and not guide.amortised:
+            guide = fitted_guide(model, guide, x, steps=self.config["refine_steps"], lr=self.config["refine_lr"], seed=self.config["seed"],
+                                 progress=self.progress and "fitting the mean-field guide to new points")
+        return model, guide
+
+    def evaluate(self) -> dict:
+        """Test ELBO per datapoint, from the shared evaluation module with its fixed seed
+        (nothing for an algorithm without a guide: it has no ELBO), and the algorithm's own
+        diagnostics (full VB: the weight KL per datapoint)."""
+        record = self.algorithm.diagnostics(len(self.train)) if hasattr(self.algorithm, "diagnostics") else {}
+        if self.guide is not None:
+            model, guide = self.scoring_pair(self.test.x)
+            record["test_elbo"] = evaluate_elbo(model, guide, self.test.x, num_samples=self.config["elbo_samples"])
+        return record
+
+    def amortisation_gap(self, num_points: int = 1000) -> dict:
+        """ELBO after refining each of the first ``num_points`` test points' λ for ``refine_steps``
+        steps, minus the encoder's ELBO (Cremer et al. 2018); needs an amortised guide."""
+        x = self.test.x[:num_points]
+        model, _ = self.scoring_pair(x)
+        c = self.config
+        return amortisation_gap(model, self.guide, x, steps=c["refine_steps"], lr=c["refine_lr"], num_samples=c["elbo_samples"], seed=c["seed"],
+                                progress=self.progress)
+
+    def log_likelihood(self) -> dict:
+        """Test log-likelihood on the first ``eval_points`` test points with ``ll_estimator``:
+        ``is`` (importance sampling with the guide, K = ``eval_samples``), ``appendix-d``
+        (``eval_samples`` HMC posterior samples per point) or ``ais`` (``eval_samples`` annealing
+        steps, 16 chains; from the guide when there is one, else from the prior)."""
+        c = self.config
+        x = self.test.x if c["eval_points"] is None else self.test.x[: c["eval_points"]]
+        model, guide = self.scoring_pair(x)
+        if c["ll_estimator"] == "is":
+            value = evaluate_log_likelihood(model, guide, x, num_samples=c["eval_samples"], progress=self.progress)
+        elif c["ll_estimator"] == "appendix-d":
+            value = appendix_d_log_likelihood(model, x, num_samples=c["eval_samples"], progress=self.progress).mean().item()
+        else:
+            value = ais_log_likelihood(model, x, guide=guide if guide is None or guide.amortised else None, num_steps=c["eval_samples"],
+                                       progress=self.progress).mean().item()
+        return {"value": value, "estimator": c["ll_estimator"], "num_samples": c["eval_samples"], "num_points": len(x)}
+
+    def checkpointer(self, out_dir) -> Checkpointer:
+        """What this run's checkpoint in ``out_dir/checkpoint.pt`` holds: model, guide, the
+        algorithm's own state (e.g. MCEM's chains), optimiser, RNG states, history, configuration."""
+        modules = {"model": self.model}
+        if self.guide is not None:
+            modules["guide"] = self.guide
+        if isinstance(self.algorithm, torch.nn.Module):
+            modules["algorithm"] = self.algorithm
+        return Checkpointer(Path(out_dir) / "checkpoint.pt", modules, self.optimizer, self.config)
+
+
+def build(config: dict, *, data_dir=None, device="auto", log=print, progress: bool = True) -> Experiment:
+    """Build every piece of a run from ``config`` (see :func:`resolve_run_config`): the data on
+    ``device``, the model, the guide (none for an encoder-free algorithm), the algorithm and
+    its optimiser. ``progress`` reports the long steps of the returned run."""
+    config = resolve_run_config(config)
+    ctx, device = distributed.init_distributed(resolve_device(device))  # a no-op unless launched by torchrun
+    if ctx.enabled:
+        check_data_parallel(config)
+    pyro.clear_param_store()
+    pyro.set_rng_seed(config["seed"])
+    train, test = data.load_dataset(
+        config["dataset"], data_dir, binarize_mode=config["binarize"], seed=config["seed"], device=device,
+        train_size=config["train_size"], test_size=config["test_size"], log=log,
+    )
+    if config["eval_points"] is not None and not 1 <= config["eval_points"] <= len(test):
+        raise ValueError(f"eval_points must be between 1 and {len(test)}, got {config['eval_points']}")
+    dims = {"data_dim": train.x.shape[1], "latent_dim": config["latent_dim"], "hidden_dim": config["hidden_dim"], "init": config["init"]}
+    model = MODELS[config["model"]](**dims).to(device)
+    guide = None
+    if config["inference"] not in GUIDE_FREE:
+        spec = {"num_data": len(train), "flow_steps": config["flow_steps"], "flow_type": config["flow_type"]}
+        guide = make_guide(config["guide"], **dims, **spec).to(device)
+    algorithm = ALGORITHMS[config["inference"]](model, guide, config, len(train))
+    sparse = guide.sparse_parameters() if guide is not None else ()
+    optimizer = make_optimizer(config["optimizer"], algorithm.parameters(), config["lr"], sparse_params=sparse)
+    return Experiment(config, train, test, model, guide, algorithm, optimizer, progress=progress)
+
+
+def check_combination(config: dict) -> None:
+    """Refuse pairs that cannot work together, with the reason, before any work is done."""
+    name, ll = config["inference"], config["ll_estimator"]
+    if name in GUIDE_FREE and ll == "is":
+        raise ValueError(f"--inference {name} fits no encoder, so --ll-estimator is (which samples from the guide) cannot score it; use appendix-d or ais")
+    if ll == "appendix-d" and config["latent_dim"] >= 5:
+        raise ValueError(f"--ll-estimator appendix-d is valid only for a latent size below 5 (Appendix D), got {config['latent_dim']}")
+    if config["jit"] and name != "aevb":
+        raise ValueError(f"--jit compiles the AEVB loss only; --inference {name} runs eagerly")
+    if name == "rws" and config["num_particles"] < 2:
+        raise ValueError("--inference rws needs --num-particles >= 2 (self-normalised importance weights)")
+    if name in GUIDE_FREE:
+        return
+    guide = GUIDE_CLASSES[config["guide"]]
+    if name in ("aevb", "full-vb") and config["estimator"] == "B" and not guide.analytic_kl:
+        raise ValueError(f"--estimator B needs KL(q || p) in closed form, which --guide {config['guide']} does not have; use --estimator A")
+    if name in ("wake-sleep", "full-vb") and not guide.amortised:
+        raise ValueError(f"--inference {name} needs an amortised guide (it runs q on {'dreamed' if name == 'wake-sleep' else 'any'} data); --guide {config['guide']} has per-datapoint parameters")
+    if config["jit"] and not guide.amortised:
+        raise ValueError(f"--jit traces the guide without the minibatch's indices, which --guide {config['guide']} reads")
+    if name == "full-vb" and config["map_prior"]:
+        raise ValueError("--inference full-vb already puts a N(0, I) prior on the decoder weights and infers them; --map-prior is the MAP alternative")
+
+
+def check_data_parallel(config: dict) -> None:
+    """Refuse what cannot be split across ranks: per-datapoint state that each rank would update
+    for its own points only."""
+    if config["inference"] == "mcem":
+        raise ValueError("--inference mcem keeps a Markov chain per training point; it does not run data-parallel")
+    if config["guide"] == "meanfield":
+        raise ValueError("--guide meanfield keeps parameters per training point (sparse updates); it does not run data-parallel")
+
+
+def stored_config(checkpoint_path) -> dict:
+    """The configuration a checkpoint was trained with, resolved (keys added since it was written
+    take their defaults); raises :class:`CheckpointError` when it is not a valid configuration."""
+    stored = load_checkpoint(checkpoint_path).get("config")
+    if not isinstance(stored, dict):
+        raise CheckpointError(f"{checkpoint_path} holds no run configuration")
+    try:
+        return resolve_run_config(stored)
+    except (cfg.ConfigError, ValueError) as e:
+        raise CheckpointError(f"{checkpoint_path} holds an unusable configuration: {e}") from None
+
+
+def resume_config(checkpoint_path, overrides: dict) -> dict:
+    """The stored configuration of a checkpointed run, with ``overrides`` (the keys the user set)
+    applied; raises :class:`CheckpointError` when they change a key outside :data:`RESUMABLE`
+    (e.g. another latent size): that would not continue the same run."""
+    stored = stored_config(checkpoint_path)
+    wanted = resolve_run_config({**stored, **overrides})
+    clashes = {k: (stored[k], wanted[k]) for k in overrides if k not in RESUMABLE and stored[k] != wanted[k]}
+    if clashes:
+        listed = ", ".join(f"{k}: checkpoint {a!r}, asked {b!r}" for k, (a, b) in sorted(clashes.items()))
+        raise CheckpointError(f"cannot resume {checkpoint_path} with a different configuration ({listed})")
+    return wanted
+
+
+def train(experiment: Experiment, out_dir, *, resume: bool = False, state: TrainState = None, on_epoch_end=None,
+          max_examples=None, evaluate=True, progress=None) -> TrainState:
+    """Train with checkpoints in ``out_dir/checkpoint.pt`` (continuing it when ``resume``, or from
+    ``state``, the state a previous call in this process returned, without reading the checkpoint);
+    ``on_epoch_end(state)`` runs after every epoch; the configuration's ``max_seconds`` and
+    ``max_examples`` end training early (see :func:`aevb.inference.train.fit`); ``evaluate=False``
+    skips the per-epoch test ELBO; ``progress`` (default: the run's) shows the epochs' progress."""
+    c = experiment.config
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    checkpointer = experiment.checkpointer(out_dir)
+    if state is None:
+        state = checkpointer.restore() if resume else TrainState()
+    prior = experiment.model.parameters() if c["map_prior"] else None
+    return fit(
+        experiment.algorithm, experiment.optimizer, experiment.train, epochs=c["epochs"],
+        batch_size=c["batch_size"], seed=c["seed"], prior_params=prior, state=state,
+        evaluate=experiment.evaluate if evaluate else None, checkpointer=checkpointer,
+        progress=experiment.progress if progress is None else progress,
+        on_epoch_end=on_epoch_end, max_seconds=c["max_seconds"], max_examples=max_examples,
+    )
+
+
+def checkpoint_path(path) -> Path:
+    """``path`` itself, or ``path/checkpoint.pt`` when ``path`` is a run folder."""
+    path = Path(path)
+    return path / "checkpoint.pt" if path.is_dir() else path
+
+
+def load(path, *, data_dir=None, device="auto", log=print, progress: bool = True) -> Experiment:
+    """The run checkpointed at ``path`` (a run folder or its ``checkpoint.pt``), rebuilt from its
+    stored configuration with the trained weights, optimiser state and per-point state restored
+    (the RNG is left alone); ``run.history`` holds its finished epochs' records."""
+    path = checkpoint_path(path)
+    experiment = build(stored_config(path), data_dir=data_dir, device=device, log=log, progress=progress)
+    state = experiment.checkpointer(path.parent).restore(load_checkpoint(path), rng=False)
+    experiment.history = state.history
+    return experiment
