@@ -3,7 +3,8 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-DEMO_ARGS ?= --epochs 50 --out runs/mnist_aevb
+DEMO_OUT ?= runs/mnist_aevb
+DEMO_ARGS ?= --epochs 50 --out $(DEMO_OUT)
 
 .PHONY: install data demo test bench clean
 
@@ -18,8 +19,9 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 data: install
 	$(PY) -m aevb.data
 
+# A second `make demo` continues (or, when finished, only reports) the run in $(DEMO_OUT).
 demo: data
-	$(PY) examples/mnist_aevb.py $(DEMO_ARGS)
+	$(PY) examples/mnist_aevb.py $(DEMO_ARGS) $(if $(wildcard $(DEMO_OUT)/checkpoint.pt),--resume)
 
 test: data
 	$(PY) -m pytest -q

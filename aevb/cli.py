@@ -34,6 +34,11 @@ class UsageError(cfg.ConfigError):
     """The command line itself is wrong (an unknown flag, a value that is not a number, ...)."""
 
 
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C, with what the program had saved when it came (raised by a program that catches
+    :class:`KeyboardInterrupt` to say so; :func:`run` prints the message)."""
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, with its errors raised (one line through :func:`run`) instead of printed with the usage."""
 
@@ -123,10 +128,10 @@ class Program:
     def save(self, settings: Settings, path, **resolved) -> Path:
         """Write the resolved configuration as YAML (``resolved`` replaces values, e.g. a run's
         resolved step size), so that ``--config PATH`` reruns the program exactly; the
-        one-off actions ``config`` and ``resume`` are left out."""
+        one-off actions ``config``, ``resume`` and ``overwrite`` are left out."""
         from .files import write_text
 
-        values = {k: v for k, v in {**settings, **resolved}.items() if k not in ("config", "resume")}
+        values = {k: v for k, v in {**settings, **resolved}.items() if k not in ("config", "resume", "overwrite")}
         path = Path(path)
         write_text(path, f"# {self.name}.py --config {path.name} reruns this configuration; flags override it\n" + cfg.dump(values))
         return path
@@ -142,18 +147,27 @@ def one_line(error: BaseException) -> str:
     return text.splitlines()[0] if text else type(error).__name__
 
 
+def out_of_memory(error: BaseException) -> bool:
+    """Whether ``error`` is an allocation failure (Python's, torch's CPU allocator's or CUDA's)."""
+    import torch
+
+    return isinstance(error, (MemoryError, torch.OutOfMemoryError)) or "can't allocate memory" in str(error)
+
+
 def expected_errors() -> tuple:
     """The exceptions that mean bad input or a failed run, not a bug: one line each."""
     from .data import DataError
+    from .folder import FolderError
     from .inference import CheckpointError, TrainingDiverged
 
-    return (cfg.ConfigError, DataError, CheckpointError, TrainingDiverged, ValueError, OSError)
+    return (cfg.ConfigError, DataError, CheckpointError, TrainingDiverged, FolderError, ValueError, OSError)
 
 
 def run(main, argv=None, *, interrupted: str = "interrupted") -> int:
     """Run ``main(argv)`` as a program: 0 when it returns; on bad input one line on stderr and
-    status 2 (the command line) or 1 (anything else); 130 on Ctrl-C with the ``interrupted``
-    message. Unexpected exceptions (bugs) keep their traceback."""
+    status 2 (the command line) or 1 (anything else); 130 on Ctrl-C with the message of an
+    :class:`Interrupted` or else ``interrupted``; on running out of memory, one line. Unexpected
+    exceptions (bugs) keep their traceback."""
     from .inference import distributed
 
     try:
@@ -162,11 +176,17 @@ def run(main, argv=None, *, interrupted: str = "interrupted") -> int:
     except UsageError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(interrupted, file=sys.stderr)
+    except KeyboardInterrupt as e:
+        print(str(e) if isinstance(e, Interrupted) and str(e) else interrupted, file=sys.stderr)
         return 130
     except expected_errors() as e:
         print(f"error: {one_line(e)}", file=sys.stderr)
+        return 1
+    except (MemoryError, RuntimeError) as e:
+        if not out_of_memory(e):
+            raise
+        print(f"error: not enough memory ({one_line(e)}); try a smaller --batch-size, --hidden-dim, --latent-dim or --eval-samples",
+              file=sys.stderr)
         return 1
     finally:
         distributed.shutdown()

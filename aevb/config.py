@@ -177,6 +177,8 @@ OPTIONS = [
     Option("data_dir", None, "data folder (default: $AEVB_DATA_DIR, else .data/ in a checkout, else ~/.cache/aevb-pyro)", metavar="DIR"),
     Option("device", "auto", "auto, cpu or cuda", choices=("auto", "cpu", "cuda")),
     Option("resume", False, "continue the run(s) checkpointed in --out", type=bool),
+    Option("overwrite", False, "replace what --out holds: its run's checkpoint, metrics, configuration and figures are deleted first",
+           type=bool),
     Option("quiet", False, "no progress and no per-epoch lines", type=bool),
     Option("tensorboard", None, "write TensorBoard event files (scalars, images, configuration) into this folder", metavar="DIR"),
     # ------------------------------------------------------------------ compare_inference.py

@@ -19,6 +19,7 @@ import torch
 
 from . import config as cfg
 from . import data
+from .files import read_json
 from .guides import GUIDE_CLASSES, make_guide
 from .inference import distributed
 from .inference.aevb import AEVB
@@ -254,6 +255,31 @@ def train(experiment: Experiment, out_dir, *, resume: bool = False, state: Train
         progress=experiment.progress if progress is None else progress,
         on_epoch_end=on_epoch_end, max_seconds=c["max_seconds"], max_examples=max_examples,
     )
+
+
+#: The files a run of :func:`train` and the main program leave in their folder (``--overwrite`` deletes them).
+RUN_OUTPUTS = ("checkpoint.pt", "metrics.json", "config.yaml", "samples.png", "reconstructions.png", "elbo.png", "manifold.png")
+
+
+def run_in(folder):
+    """What run ``folder`` holds, in a few words (``"a partial run (2 of 10 epochs)"``), or None
+    when it holds none (a run that never finished an epoch has left nothing worth keeping)."""
+    folder = Path(folder)
+    checkpoint = folder / "checkpoint.pt"
+    if not checkpoint.exists():
+        return "the metrics of a run (metrics.json, no checkpoint)" if (folder / "metrics.json").exists() else None
+    try:
+        state = load_checkpoint(checkpoint)
+        epoch, epochs = int(state["epoch"]), int(state["config"]["epochs"])
+    except (CheckpointError, KeyError, TypeError, ValueError):
+        return "an unreadable checkpoint.pt"
+    try:
+        evaluated = "test_log_likelihood" in (read_json(folder / "metrics.json") or {})
+    except ValueError:
+        evaluated = False
+    if epoch >= epochs and evaluated:
+        return f"a finished run ({epoch} epoch{'s' * (epoch != 1)}, evaluated)"
+    return f"a partial run ({epoch} of {epochs} epochs{'' if epoch < epochs else ', not evaluated'})"
 
 
 def checkpoint_path(path) -> Path:

@@ -5,9 +5,13 @@ module leaves a notebook's matplotlib backend alone; image grids are tensors (fo
 for TensorBoard alike).
 """
 
+from pathlib import Path
+
 import torch
 from matplotlib.figure import Figure
 from torchvision.utils import make_grid, save_image
+
+from .files import atomic_path
 
 
 def _images(flat: torch.Tensor, image_shape) -> torch.Tensor:
@@ -19,9 +23,22 @@ def sample_grid(model, image_shape, num: int = 64, seed: int = 0) -> torch.Tenso
     return make_grid(_images(prior_sample_means(model, num, seed), image_shape), nrow=8, padding=1)
 
 
+def save_grid(grid: torch.Tensor, path) -> None:
+    """An image grid as a PNG file, written atomically (:func:`aevb.files.atomic_path`)."""
+    with atomic_path(path) as tmp:
+        save_image(grid, tmp, format="png")
+
+
+def save_figure(fig, path, dpi: int = 120) -> None:
+    """A matplotlib figure as a file of the format its suffix names (png, pdf), written atomically."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format=path.suffix[1:], dpi=dpi)
+
+
 def save_samples(model, path, image_shape, num: int = 64, seed: int = 0) -> None:
     """:func:`sample_grid` as an image file."""
-    save_image(sample_grid(model, image_shape, num, seed), path)
+    save_grid(sample_grid(model, image_shape, num, seed), path)
 
 
 @torch.no_grad()
@@ -38,7 +55,7 @@ def reconstruction_grid(model, guide, x, image_shape, num: int = 32, per_row: in
 
 def save_reconstructions(model, guide, x, path, image_shape, num: int = 32, per_row: int = 8) -> None:
     """:func:`reconstruction_grid` as an image file."""
-    save_image(reconstruction_grid(model, guide, x, image_shape, num, per_row), path)
+    save_grid(reconstruction_grid(model, guide, x, image_shape, num, per_row), path)
 
 
 def markdown_table(frame, floatfmt: str = ".3f", index: bool = True) -> str:
@@ -76,7 +93,7 @@ def prior_sample_means(model, num: int = 100, seed: int = 0) -> torch.Tensor:
 
 def save_manifold(model, path, image_shape, steps: int = 20) -> None:
     """Paper Figure 4 as an image file: :func:`manifold_means` as a steps × steps grid."""
-    save_image(_images(manifold_means(model, steps), image_shape), path, nrow=steps, padding=0)
+    save_grid(make_grid(_images(manifold_means(model, steps), image_shape), nrow=steps, padding=0), path)
 
 
 def image_grid(flat: torch.Tensor, image_shape, nrow: int, padding: int = 1):
@@ -100,4 +117,4 @@ def save_elbo_curves(history, path, title: str = "") -> None:
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path)

@@ -1,19 +1,56 @@
-"""Atomic writes of the text files a run leaves (metrics, configuration, curves): a crash mid-write
-never leaves a half-written file, only the previous version or the new one."""
+"""Atomic writes of the files a run leaves (metrics, configuration, curves, figures): a crash or a
+full disk mid-write never leaves a half-written file, only the previous version or the new one.
 
+Every write goes to a temporary file ``.NAME.RANDOM.aevb-tmp`` beside the target, then
+``os.replace``; the temporary file is removed when the write fails, and one left by a killed
+process is removed when its folder is next opened (:mod:`aevb.folder`).
+"""
+
+import contextlib
 import json
 import os
 import tempfile
 from pathlib import Path
 
+from .inference.checkpoint import TEMP_SUFFIX  # the one suffix of every temporary file the collection writes
+
+
+def temporary_beside(path) -> tuple:
+    """An open descriptor and the path of a new temporary file in ``path``'s folder."""
+    path = Path(path)
+    return tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
+
+
+@contextlib.contextmanager
+def atomic_path(path):
+    """``with atomic_path(path) as tmp:`` write the whole file to ``tmp``, then it replaces ``path``.
+    ``tmp`` ends in ``.aevb-tmp``: give writers that choose a format by extension the format
+    (``fig.savefig(tmp, format="png")``)."""
+    path = Path(path)
+    fd, tmp = temporary_beside(path)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        synced = os.open(tmp, os.O_RDONLY)  # on disk before it replaces the previous version
+        try:
+            os.fsync(synced)
+        finally:
+            os.close(synced)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
 
 def write_text(path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder and ``os.replace``."""
+    """Write ``text`` to ``path`` atomically (see the module docstring)."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    fd, tmp = temporary_beside(path)
     try:
         with os.fdopen(fd, "w") as f:
             f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -29,3 +66,11 @@ def read_json(path):
     """The JSON in ``path``, or None when there is no such file."""
     path = Path(path)
     return json.loads(path.read_text()) if path.is_file() else None
+
+
+def save_torch(obj, path) -> None:
+    """``torch.save(obj)`` to ``path``, written atomically."""
+    import torch
+
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)

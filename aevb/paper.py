@@ -17,9 +17,10 @@ import torch
 from matplotlib.figure import Figure
 
 from . import config as cfg
-from . import data
+from . import data, figures
 from .curves import choose_lr, train_curve
 from .files import read_json, write_json
+from .folder import RunFolder
 from .inference import progress as progress_module
 
 #: §5: one tanh hidden layer, N(0, 0.01²) initialisation, the N(0, I) weight prior (weight decay),
@@ -35,7 +36,7 @@ DATA_SETTINGS = {
 LABELS = {"mnist": "MNIST", "frey": "Frey Face", "fashion-mnist": "Fashion-MNIST (stand-in for Frey Face)"}
 #: The flags every figure program offers (besides its own sweep keys); a ``--config`` file may
 #: also set any run key (:data:`aevb.config.RUN_KEYS`).
-FIGURE_KEYS = ("lr_candidates", "lr_search_samples", "train_size", "test_size", "seed", "device", "data_dir", "out", "quiet")
+FIGURE_KEYS = ("lr_candidates", "lr_search_samples", "train_size", "test_size", "seed", "device", "data_dir", "out", "overwrite", "quiet")
 
 
 def resolve_dataset(settings, log) -> dict:
@@ -85,7 +86,7 @@ def save_figure(fig, stem: Path) -> list:
     """Write ``stem.png`` and ``stem.pdf``; returns their paths."""
     paths = [stem.with_suffix(".png"), stem.with_suffix(".pdf")]
     for path in paths:
-        fig.savefig(path, dpi=130)
+        figures.save_figure(fig, path, dpi=130)
     return paths
 
 
@@ -108,27 +109,43 @@ class WallClock:
 
 
 class Sweep:
-    """One figure program's sweep: the output folder, the step-size search and training curve
-    of every run (:mod:`aevb.curves`), one progress report over every training sample, and
-    ``metrics.json`` rewritten after every run with the settings, the machine and the wall time.
+    """One figure program's sweep, used as ``with Sweep(...) as sweep:``: the output folder, owned
+    by this program while it runs (:class:`aevb.folder.RunFolder`; ``--overwrite`` starts afresh),
+    the step-size search and training curve of every run (:mod:`aevb.curves`), one progress
+    report over every training sample, and ``metrics.json`` rewritten after every run with the
+    settings, the machine and the wall time. A sweep folder resumes by design: the same command
+    reads finished runs back and continues unfinished ones; a run of another configuration or
+    budget is refused (:func:`aevb.curves.train_curve`).
 
     :param settings: the program's :class:`aevb.cli.Settings`.
     """
 
+    OUTPUTS = ("runs", "metrics.json", "config.yaml", "figure*.png", "figure*.pdf")
+
     def __init__(self, settings, *, num_runs: int, per_run: int, metrics: dict):
         self.settings, self.out = settings, Path(settings["out"])
-        self.out.mkdir(parents=True, exist_ok=True)
+        self.folder = RunFolder(self.out, outputs=self.OUTPUTS, overwrite=settings["overwrite"])
         self.say = say_for(settings)
         self.overrides = settings.run_keys(explicit_only=True)  # run keys the user set (flags or --config)
         optimizer = self.overrides.get("optimizer", PAPER_SETTINGS["optimizer"])
         self.candidates = settings["lr_candidates"] or LR_CANDIDATES[optimizer]
-        self.clock = WallClock(self.out)
-        total = num_runs * (per_run + len(self.candidates) * settings["lr_search_samples"])
-        self.progress = progress_module.progress(total, "sweep", unit="samples", enabled=not settings["quiet"], unit_scale=True, position=0)
+        self.total = num_runs * (per_run + len(self.candidates) * settings["lr_search_samples"])
         self.runs, self.searches = {}, {}
         self.metrics = {**metrics, "machine": machine(), "runs": self.runs, "lr_search": self.searches}
         self.metrics["settings"] = {**metrics.get("settings", {}), "lr_candidates": self.candidates,
                                     "lr_search_samples": settings["lr_search_samples"]}
+        self.progress = None
+
+    def __enter__(self):
+        self.folder.__enter__()
+        self.clock = WallClock(self.out)
+        self.progress = progress_module.progress(self.total, "sweep", unit="samples", enabled=not self.settings["quiet"],
+                                                 unit_scale=True, position=0)
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        self.folder.__exit__(*exc)
 
     def base_config(self, dataset: str, **sweep) -> dict:
         """A run's configuration: the paper's settings for ``dataset``, then the run keys the user
@@ -154,4 +171,7 @@ class Sweep:
         write_json(self.out / "metrics.json", {**self.metrics, "wall_seconds": self.clock.record()})
 
     def close(self) -> None:
-        self.progress.close()
+        """End the progress report (the folder stays owned until the ``with`` block ends)."""
+        if self.progress is not None:
+            self.progress.close()
+            self.progress = None

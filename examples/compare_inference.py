@@ -20,7 +20,10 @@ column, e.g. ``iwae:5``) with the same seed, data order and budget (--epochs, or
 Runs data-parallel unchanged under ``torchrun --nproc-per-node K`` (see docs/distributed.md).
 """
 
+import contextlib
 import csv
+import errno
+import io
 import sys
 import time
 import traceback
@@ -28,17 +31,20 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from aevb import cli, tracking
+from aevb import cli, figures, tracking
 from aevb import config as cfg
 from aevb import experiment as exp
-from aevb.files import read_json, write_json
+from aevb.files import read_json, write_json, write_text
+from aevb.folder import RunFolder
 from aevb.inference import distributed, progress
 
 GRID_KEYS = ("guide", "inference")  # set per pair by the grid
 PROGRAM = cli.Program("compare_inference", __doc__, keys=(
     "guides", "algorithms", *(k for k in cfg.RUN_KEYS if k not in GRID_KEYS), "gap_points",
-    "out", "data_dir", "device", "resume", "quiet", "tensorboard",
+    "out", "data_dir", "device", "resume", "overwrite", "quiet", "tensorboard",
 ))
+#: What a comparison leaves in --out (--overwrite deletes these).
+OUTPUTS = ("pairs", "results.csv", "results.md", "comparison.png", "config.yaml")
 COLUMNS = ["guide", "inference", "num_particles", "estimator", "test_elbo", "test_log_likelihood", "amortisation_gap",
            "epochs", "examples", "seconds", "examples_per_second", "error"]
 
@@ -53,16 +59,31 @@ def parse_column(spec: str, default_k: int):
     return name, int(k) if k else default_k
 
 
+def grid_in(folder: Path):
+    """What comparison ``folder`` holds (:class:`aevb.folder.RunFolder`), or None."""
+    pairs = [p for p in (folder / "pairs").glob("*") if p.is_dir() and any(p.iterdir())]
+    if not pairs and not (folder / "results.csv").exists():
+        return None
+    finished = sum(1 for p in pairs if "result" in (read_json(p / "metrics.json") or {}))
+    return f"a comparison grid ({finished} finished pair{'' if finished == 1 else 's'}, {len(pairs) - finished} unfinished)"
+
+
 def run_pair(settings, guide: str, name: str, k: int, out: Path, log) -> dict:
-    """Train and score one pair; returns its row (with its curve under "curve")."""
+    """Train and score one pair (with --resume, continuing its checkpoint); returns its row (with
+    its curve under "curve")."""
     config = {**settings.run_keys(), "guide": guide, "inference": name, "num_particles": k}
     if settings["max_seconds"] is not None and "epochs" not in settings.explicit:
         config["epochs"] = 10**6  # the time budget alone ends training
+    checkpoint = out / "checkpoint.pt"
+    resume = settings["resume"] and checkpoint.exists()
+    if resume:
+        config = exp.resume_config(checkpoint, config)
     run = exp.build(config, data_dir=settings["data_dir"], device=settings["device"], log=log, progress=not settings["quiet"])
     board = None
     if settings["tensorboard"] is not None and distributed.is_main_process():
         board = tracking.logger(Path(settings["tensorboard"]) / out.name, run.config)
-    state = exp.train(run, out, on_epoch_end=(lambda s: board.epoch(s.history[-1], run)) if board else None)
+    state = run.checkpointer(out).restore() if resume else None
+    state = exp.train(run, out, state=state, on_epoch_end=(lambda s: board.epoch(s.history[-1], run)) if board else None)
     history = state.history
     ll = run.log_likelihood() if run.guide is not None else None
     row = {
@@ -98,14 +119,22 @@ def save_comparison(rows, path, settings):
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    figures.save_figure(fig, path)
 
 
 def main(argv=None):
     settings = PROGRAM.parse(argv)
     out = Path(settings["out"])
-    out.mkdir(parents=True, exist_ok=True)
     main_process = distributed.is_main_process()  # under torchrun only rank 0 prints and writes
+    folder = RunFolder(out, holds=grid_in, outputs=OUTPUTS, resume=settings["resume"], overwrite=settings["overwrite"])
+    with folder if main_process else contextlib.nullcontext():
+        try:
+            compare(settings, out, main_process)
+        except KeyboardInterrupt:
+            raise cli.Interrupted(f"interrupted; finished pairs are kept in {out}/pairs: the same command with --resume continues") from None
+
+
+def compare(settings, out: Path, main_process: bool) -> None:
     say = progress.write if main_process and not settings["quiet"] else (lambda *a: None)
     columns = [parse_column(spec, settings["num_particles"]) for spec in settings["algorithms"]]
     pairs = [(g, name, k) for g in settings["guides"] for name, k in columns]
@@ -128,6 +157,10 @@ def main(argv=None):
                     row.update(run_pair(settings, guide, name, k, folder, say))
                 except KeyboardInterrupt:
                     raise
+                except OSError as e:
+                    if e.errno == errno.ENOSPC:  # a full disk fails every pair after this one too
+                        raise
+                    row["error"] = f"{type(e).__name__}: {cli.one_line(e)}"
                 except Exception as e:  # noqa: BLE001  (one failing pair must not stop the grid)
                     row["error"] = f"{type(e).__name__}: {cli.one_line(e)}"
                     if not isinstance(e, cli.expected_errors()):
@@ -144,10 +177,11 @@ def main(argv=None):
 
 
 def write_results(rows, out: Path, settings) -> None:
-    with open(out / "results.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=COLUMNS, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
+    table = io.StringIO()
+    writer = csv.DictWriter(table, fieldnames=COLUMNS, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text(out / "results.csv", table.getvalue())
     budget = f"{settings['max_seconds']:g} s of training" if settings["max_seconds"] is not None else f"{settings['epochs']} epochs"
     points = "all" if settings["eval_points"] is None else settings["eval_points"]
     header = ["guide", "inference", "k / L", "estimator", "test ELBO",
@@ -165,7 +199,7 @@ def write_results(rows, out: Path, settings) -> None:
                  fmt(r.get("test_log_likelihood")), fmt(r.get("amortisation_gap"), ".3f"), fmt(r.get("epochs"), "d"),
                  fmt(r.get("seconds"), ".0f"), fmt(r.get("examples_per_second"), ".0f"), (r.get("error") or "").replace("|", "/")]
         lines.append("| " + " | ".join(cells) + " |")
-    (out / "results.md").write_text("\n".join(lines) + "\n")
+    write_text(out / "results.md", "\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

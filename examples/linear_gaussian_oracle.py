@@ -17,6 +17,7 @@ import torch
 
 from aevb import cli
 from aevb.files import write_json
+from aevb.folder import RunFolder
 from aevb.data import Split
 from aevb.guides import DiagonalGaussianGuide
 from aevb.guides.exact import ExactPosteriorGuide
@@ -24,11 +25,25 @@ from aevb.inference import AEVB, MonteCarloEM, WakeSleep, evaluate, fit, make_op
 from aevb.inference.marginal import ais_log_likelihood, appendix_d_log_likelihood
 from aevb.models.linear_gaussian import LinearGaussianModel
 
-PROGRAM = cli.Program("linear_gaussian_oracle", __doc__, keys=("seed", "out"))
+PROGRAM = cli.Program("linear_gaussian_oracle", __doc__, keys=("seed", "out", "overwrite"))
+
+
+def results_in(folder: Path):
+    """What an earlier call left in ``folder`` (:class:`aevb.folder.RunFolder`), or None."""
+    return "the results of an earlier call (metrics.json)" if (folder / "metrics.json").exists() else None
 
 
 def main(argv=None):
     settings = PROGRAM.parse(argv)
+    out = Path(settings["out"])
+    with RunFolder(out, holds=results_in, outputs=("metrics.json",), overwrite=settings["overwrite"], resumable=False):
+        try:
+            compare_with_exact_answers(settings, out)
+        except KeyboardInterrupt:
+            raise cli.Interrupted("interrupted; nothing was written (metrics.json comes at the end)") from None
+
+
+def compare_with_exact_answers(settings, out: Path) -> None:
     torch.manual_seed(settings["seed"])
     truth = LinearGaussianModel(5, 2).set_parameters(torch.randn(5, 2), torch.randn(5), 0.5)
     with torch.no_grad():
@@ -70,8 +85,6 @@ def main(argv=None):
     print("| algorithm | epochs | Adam lr | test log-likelihood below the ML fit (nats/datapoint) |\n|---|---:|---:|---:|")
     for name, g in gaps.items():
         print(f"| {name} | {g['epochs']} | {g['lr']} | {g['gap']:.3f} |")
-    out = Path(settings["out"])
-    out.mkdir(parents=True, exist_ok=True)
     write_json(out / "metrics.json", {"estimator_errors": rows, "ml_test_log_likelihood": ml, "fit_gaps": gaps})
     print(f"\nwrote {out}/metrics.json")
 

@@ -18,6 +18,7 @@ samples.png, reconstructions.png, elbo.png and, for --latent-dim 2, manifold.png
 Figure 4); with --tensorboard DIR also TensorBoard event files. All numbers are nats per datapoint.
 """
 
+import contextlib
 import sys
 import time
 from pathlib import Path
@@ -25,17 +26,36 @@ from pathlib import Path
 from aevb import cli, figures, tracking
 from aevb import experiment as exp
 from aevb.config import RUN_KEYS
-from aevb.files import write_json
+from aevb.files import read_json, write_json
+from aevb.folder import RunFolder
 from aevb.inference import distributed, progress
 
-PROGRAM = cli.Program("mnist_aevb", __doc__, keys=(*RUN_KEYS, "out", "data_dir", "device", "resume", "quiet", "tensorboard"))
+PROGRAM = cli.Program("mnist_aevb", __doc__, keys=(*RUN_KEYS, "out", "data_dir", "device", "resume", "overwrite", "quiet", "tensorboard"))
 
 
 def main(argv=None):
     settings = PROGRAM.parse(argv)
     out = Path(settings["out"])
-    out.mkdir(parents=True, exist_ok=True)
     main_process = distributed.is_main_process()  # under torchrun only rank 0 prints and writes
+    folder = RunFolder(out, holds=exp.run_in, outputs=exp.RUN_OUTPUTS, resume=settings["resume"], overwrite=settings["overwrite"])
+    with folder if main_process else contextlib.nullcontext():
+        try:
+            train_and_evaluate(settings, out, main_process)
+        except cli.Interrupted:
+            raise
+        except KeyboardInterrupt:
+            raise cli.Interrupted(interrupted_message(out)) from None
+
+
+def interrupted_message(out: Path) -> str:
+    """What an interrupted run keeps, and how to continue it."""
+    held = exp.run_in(out)
+    if held is None:
+        return "interrupted before the first epoch finished: nothing was saved"
+    return f"interrupted; {out} holds {held}: the same command with --resume continues it"
+
+
+def train_and_evaluate(settings, out: Path, main_process: bool) -> None:
     say = progress.write if main_process and not settings["quiet"] else (lambda *a: None)
     if settings["resume"]:
         config = exp.resume_config(out / "checkpoint.pt", settings.run_keys(explicit_only=True))
@@ -52,7 +72,15 @@ def main(argv=None):
             f"{config['batch_size']} points per process and step")
     say(f"{len(run.train)} training and {len(run.test)} test images on {run.train.x.device}; {config['inference']}, "
         f"{config['latent_dim']}-d latent, {config['hidden_dim']} hidden, {config['optimizer']} lr {config['lr']:g}")
-    metrics = {"config": config, "epochs": []}
+    # metrics.json is rebuilt from the checkpoint's history (never from scratch) and appended to
+    state = run.checkpointer(out).restore() if settings["resume"] else None
+    before = state.epoch if state is not None else 0
+    earlier = earlier_evaluation(out, run, before) if state is not None else None
+    metrics = {"config": config, "epochs": state.history if state is not None else []}
+    if earlier is not None:
+        metrics["test_log_likelihood"] = earlier
+    if main_process and state is not None:
+        write_json(out / "metrics.json", metrics)
 
     def on_epoch_end(state):
         last = state.history[-1]
@@ -63,30 +91,62 @@ def main(argv=None):
         if board is not None:
             board.epoch(last, run)
 
-    exp.train(run, out, resume=settings["resume"], on_epoch_end=on_epoch_end)
-
-    start = time.perf_counter()
-    metrics["test_log_likelihood"] = ll = run.log_likelihood()  # every rank takes its share of the points
-    ll["seconds"] = time.perf_counter() - start
+    state = exp.train(run, out, state=state, on_epoch_end=on_epoch_end)
+    metrics["epochs"] = state.history
+    final = metrics["epochs"][-1] if metrics["epochs"] else {}
+    ll = earlier if state.epoch == before else None
+    if ll is None:
+        try:
+            start = time.perf_counter()
+            ll = run.log_likelihood()  # every rank takes its share of the points
+        except KeyboardInterrupt:
+            raise cli.Interrupted(f"interrupted during the final evaluation; training is complete in {out}/checkpoint.pt: "
+                                  "the same command with --resume runs the evaluation only") from None
+        ll.update(epoch=state.epoch, seconds=time.perf_counter() - start)
+    else:
+        say(f"the final evaluation after epoch {state.epoch} was done before: read from {out}/metrics.json")
+    metrics["test_log_likelihood"] = ll
     if not main_process:
         return
     write_json(out / "metrics.json", metrics)
-    final = metrics["epochs"][-1] if metrics["epochs"] else {}
     if board is not None:
         board.log_likelihood(ll, final.get("epoch", 0))
         board.close()
-    figures.save_samples(run.model, out / "samples.png", run.train.image_shape)
-    if run.guide is not None:
-        shown = run.test.x[:32]
-        figures.save_reconstructions(*run.scoring_pair(shown), shown, out / "reconstructions.png", run.train.image_shape)
-    figures.save_elbo_curves(metrics["epochs"], out / "elbo.png", f"{config['inference']} on {config['dataset']}, Nz = {config['latent_dim']}")
-    if config["latent_dim"] == 2:
-        figures.save_manifold(run.model, out / "manifold.png", run.train.image_shape)
-    elbo = f"test ELBO {final['test_elbo']:.2f} nats/datapoint after {final['epoch']} epochs; " if "test_elbo" in final else ""
+    save_figures(run, out, metrics, redraw=state.epoch != before)
+    elbo = f"test ELBO {final['test_elbo']:.2f} nats/datapoint after {final['epoch']} epoch{'s' * (final['epoch'] != 1)}; " if "test_elbo" in final else ""
     print(f"{elbo}test log-likelihood ({ll['estimator']}, {ll['num_samples']} samples/steps, {ll['num_points']} points) "
           f"{ll['value']:.2f} nats/datapoint")
     print(f"wrote {out}/config.yaml, metrics.json, checkpoint.pt and figures")
 
 
+def earlier_evaluation(out: Path, run, epoch: int):
+    """The final log-likelihood an earlier call already computed for this epoch with these settings
+    (a resumed finished run re-runs nothing but what is missing), or None."""
+    try:
+        earlier = (read_json(out / "metrics.json") or {}).get("test_log_likelihood")
+    except ValueError:
+        return None
+    c = run.config
+    wanted = {"epoch": epoch, "estimator": c["ll_estimator"], "num_samples": c["eval_samples"],
+              "num_points": len(run.test) if c["eval_points"] is None else c["eval_points"]}
+    return earlier if isinstance(earlier, dict) and all(earlier.get(k) == v for k, v in wanted.items()) else None
+
+
+def save_figures(run, out: Path, metrics: dict, redraw: bool) -> None:
+    """samples.png, reconstructions.png, elbo.png and (Nz = 2) manifold.png: drawn after training,
+    and on a resumed run that trained nothing only where one is missing."""
+    config, shape = run.config, run.train.image_shape
+    wanted = {"samples.png": lambda p: figures.save_samples(run.model, p, shape),
+              "elbo.png": lambda p: figures.save_elbo_curves(metrics["epochs"], p, f"{config['inference']} on {config['dataset']}, Nz = {config['latent_dim']}")}
+    if run.guide is not None:
+        shown = run.test.x[:32]
+        wanted["reconstructions.png"] = lambda p: figures.save_reconstructions(*run.scoring_pair(shown), shown, p, shape)
+    if config["latent_dim"] == 2:
+        wanted["manifold.png"] = lambda p: figures.save_manifold(run.model, p, shape)
+    for name, draw in wanted.items():
+        if redraw or not (out / name).exists():
+            draw(out / name)
+
+
 if __name__ == "__main__":
-    sys.exit(cli.run(main, interrupted="interrupted; finished epochs are in the checkpoint: rerun with --resume"))
+    sys.exit(cli.run(main))

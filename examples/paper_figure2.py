@@ -35,6 +35,7 @@ import torch
 from aevb import cli, curves
 from aevb import config as cfg
 from aevb import paper as common
+from aevb.files import save_torch
 from aevb.inference.evaluate import elbo_per_point
 
 METHODS = ("aevb", "wake-sleep")
@@ -61,7 +62,7 @@ def final_test_bound(experiment, run_dir):
     model, guide = experiment.scoring_pair(experiment.test.x)
     per_point = elbo_per_point(model, guide, experiment.test.x, num_samples=FINAL_SAMPLES, seed=experiment.config["seed"],
                                progress=experiment.progress and "final test bound").cpu()
-    torch.save(per_point, run_dir / "test_bound_per_point.pt")
+    save_torch(per_point, run_dir / "test_bound_per_point.pt")
     return {"test_bound": per_point.mean().item(), "samples_per_point": FINAL_SAMPLES}
 
 
@@ -99,6 +100,13 @@ def plot(runs, latent_dims, methods, title, stem):
 
 def main(argv=None):
     settings = PROGRAM.parse(argv)
+    try:
+        draw(settings)
+    except KeyboardInterrupt:
+        raise cli.Interrupted(f"interrupted; finished runs and curve points are kept in {settings['out']}: the same command resumes") from None
+
+
+def draw(settings):
     say = common.say_for(settings)
     methods = settings["methods"] or list(METHODS)
     if not set(methods) <= set(METHODS):
@@ -114,37 +122,38 @@ def main(argv=None):
         "settings": {"budget": budget, "targets": targets, "train_eval_points": settings["train_eval_points"],
                      "bound_samples": settings["bound_samples"], "latent_dims": latent_dims, "methods": methods},
     })
-    base = sweep.base_config(dataset, hidden_dim=hidden)
-    sweep.metrics["settings"].update(base)
-    PROGRAM.save(settings, sweep.out / "config.yaml")
-    evaluate = curves.bound_evaluator(settings["train_eval_points"], num_samples=settings["bound_samples"], seed=settings["seed"])
-    for nz, method in plan:
-        sweep.run(run_name(nz, method), {**base, "latent_dim": nz, "inference": method}, targets, evaluate, finish=final_test_bound)
-    sweep.close()
-    out, runs = sweep.out, sweep.runs
-    title = (f"Figure 2, {chosen['label']}: AEVB vs wake-sleep\n{hidden} hidden units, {base['optimizer']}, "
-             f"{budget:.1e} samples per run; train solid, test dashed")
-    paths = plot(runs, latent_dims, methods, title, out / "figure2")
-    verdict = {}
-    for nz in latent_dims:
-        finals = {m: runs[run_name(nz, m)]["final"]["test_bound"] for m in methods}
-        verdict[f"nz{nz}"] = finals
-        if not all(math.isfinite(v) for v in finals.values()):
-            say(f"warning: Nz = {nz} has non-finite final bounds: {finals}")
-    metrics = sweep.metrics
-    metrics["final_test_bound"] = verdict
-    if set(METHODS) <= set(methods):
-        metrics["aevb_minus_wake_sleep_on_test"] = {f"nz{nz}": paired_difference(out, nz) for nz in latent_dims}
-        metrics["aevb_above_wake_sleep_on_test"] = {k: v["mean"] > 0 for k, v in metrics["aevb_minus_wake_sleep_on_test"].items()}
-    sweep.write()
-    for nz, finals in verdict.items():
-        line = f"{nz}: final test bound ({FINAL_SAMPLES} draws per point) " + ", ".join(f"{m} {v:.2f}" for m, v in finals.items())
-        if "aevb_minus_wake_sleep_on_test" in metrics:
-            d = metrics["aevb_minus_wake_sleep_on_test"][nz]
-            line += f"; AEVB − wake-sleep {d['mean']:+.2f} ± {d['standard_error']:.2f} (paired s.e.)"
-        say(line)
-    say(f"wrote {out / 'metrics.json'}, {', '.join(map(str, paths))}")
+    with sweep:
+        base = sweep.base_config(dataset, hidden_dim=hidden)
+        sweep.metrics["settings"].update(base)
+        PROGRAM.save(settings, sweep.out / "config.yaml")
+        evaluate = curves.bound_evaluator(settings["train_eval_points"], num_samples=settings["bound_samples"], seed=settings["seed"])
+        for nz, method in plan:
+            sweep.run(run_name(nz, method), {**base, "latent_dim": nz, "inference": method}, targets, evaluate, finish=final_test_bound)
+        sweep.close()
+        out, runs = sweep.out, sweep.runs
+        title = (f"Figure 2, {chosen['label']}: AEVB vs wake-sleep\n{hidden} hidden units, {base['optimizer']}, "
+                 f"{budget:.1e} samples per run; train solid, test dashed")
+        paths = plot(runs, latent_dims, methods, title, out / "figure2")
+        verdict = {}
+        for nz in latent_dims:
+            finals = {m: runs[run_name(nz, m)]["final"]["test_bound"] for m in methods}
+            verdict[f"nz{nz}"] = finals
+            if not all(math.isfinite(v) for v in finals.values()):
+                say(f"warning: Nz = {nz} has non-finite final bounds: {finals}")
+        metrics = sweep.metrics
+        metrics["final_test_bound"] = verdict
+        if set(METHODS) <= set(methods):
+            metrics["aevb_minus_wake_sleep_on_test"] = {f"nz{nz}": paired_difference(out, nz) for nz in latent_dims}
+            metrics["aevb_above_wake_sleep_on_test"] = {k: v["mean"] > 0 for k, v in metrics["aevb_minus_wake_sleep_on_test"].items()}
+        sweep.write()
+        for nz, finals in verdict.items():
+            line = f"{nz}: final test bound ({FINAL_SAMPLES} draws per point) " + ", ".join(f"{m} {v:.2f}" for m, v in finals.items())
+            if "aevb_minus_wake_sleep_on_test" in metrics:
+                d = metrics["aevb_minus_wake_sleep_on_test"][nz]
+                line += f"; AEVB − wake-sleep {d['mean']:+.2f} ± {d['standard_error']:.2f} (paired s.e.)"
+            say(line)
+        say(f"wrote {out / 'metrics.json'}, {', '.join(map(str, paths))}")
 
 
 if __name__ == "__main__":
-    sys.exit(cli.run(main, interrupted="interrupted; finished runs and curve points are kept: the same command resumes"))
+    sys.exit(cli.run(main))

@@ -70,6 +70,13 @@ def plot(runs, sizes, methods, title, stem):
 
 def main(argv=None):
     settings = PROGRAM.parse(argv)
+    try:
+        draw(settings)
+    except KeyboardInterrupt:
+        raise cli.Interrupted(f"interrupted; finished runs and curve points are kept in {settings['out']}: the same command resumes") from None
+
+
+def draw(settings):
     methods = settings["methods"] or list(METHODS)
     if not set(methods) <= set(METHODS):
         raise cli.UsageError(f"--methods: Figure 3 compares {', '.join(METHODS)}, got {methods}")
@@ -84,27 +91,28 @@ def main(argv=None):
                      "appendix_d_samples": settings["appendix_d_samples"], "ais_points": settings["ais_points"],
                      "ais_steps": settings["ais_steps"], "methods": methods},
     })
-    base = {**FIGURE_MODEL, **sweep.base_config("mnist", ll_estimator="appendix-d")}  # a --config file's latent_dim / hidden_dim win
-    sweep.metrics["settings"].update(base)
-    PROGRAM.save(settings, sweep.out / "config.yaml")
-    seed, ais_points = settings["seed"], settings["ais_points"]
-    evaluate = curves.marginal_evaluator(settings["curve_points"], num_samples=settings["appendix_d_samples"], seed=seed)
-    # the final model of each run, checked by AIS on the first --ais-points points
-    check = (lambda e, run_dir: curves.ais_check(e, ais_points, num_steps=settings["ais_steps"], seed=seed)) if ais_points else None
-    for size, method in plan:
-        sweep.run(run_name(size, method), {**base, "train_size": size, "inference": method}, targets, evaluate, finish=check)
-    sweep.close()
-    out, runs, metrics, say = sweep.out, sweep.runs, sweep.metrics, sweep.say
-    title = (f"Figure 3, MNIST: Nz = {base['latent_dim']}, {base['hidden_dim']} hidden units, {base['optimizer']}, {budget:.1e} samples per run\n"
-             f"Appendix D on {settings['curve_points']} points (train solid, test dashed); AIS on {ais_points} points at the end (×)")
-    paths = plot(runs, sizes, methods, title, out / "figure3")
-    metrics["final"] = {name: {**{k: v for k, v in curve["points"][-1].items() if k.endswith("_ll")}, **curve.get("final", {})}
-                        for name, curve in runs.items()}
-    sweep.write()
-    for name, final in metrics["final"].items():
-        say(f"{name}: " + ", ".join(f"{k} {v:.2f}" for k, v in final.items() if k.endswith(("_ll", "_ais"))))
-    say(f"wrote {out / 'metrics.json'}, {', '.join(map(str, paths))}")
+    with sweep:
+        base = {**FIGURE_MODEL, **sweep.base_config("mnist", ll_estimator="appendix-d")}  # a --config file's latent_dim / hidden_dim win
+        sweep.metrics["settings"].update(base)
+        PROGRAM.save(settings, sweep.out / "config.yaml")
+        seed, ais_points = settings["seed"], settings["ais_points"]
+        evaluate = curves.marginal_evaluator(settings["curve_points"], num_samples=settings["appendix_d_samples"], seed=seed)
+        # the final model of each run, checked by AIS on the first --ais-points points
+        check = (lambda e, run_dir: curves.ais_check(e, ais_points, num_steps=settings["ais_steps"], seed=seed)) if ais_points else None
+        for size, method in plan:
+            sweep.run(run_name(size, method), {**base, "train_size": size, "inference": method}, targets, evaluate, finish=check)
+        sweep.close()
+        out, runs, metrics, say = sweep.out, sweep.runs, sweep.metrics, sweep.say
+        title = (f"Figure 3, MNIST: Nz = {base['latent_dim']}, {base['hidden_dim']} hidden units, {base['optimizer']}, {budget:.1e} samples per run\n"
+                 f"Appendix D on {settings['curve_points']} points (train solid, test dashed); AIS on {ais_points} points at the end (×)")
+        paths = plot(runs, sizes, methods, title, out / "figure3")
+        metrics["final"] = {name: {**{k: v for k, v in curve["points"][-1].items() if k.endswith("_ll")}, **curve.get("final", {})}
+                            for name, curve in runs.items()}
+        sweep.write()
+        for name, final in metrics["final"].items():
+            say(f"{name}: " + ", ".join(f"{k} {v:.2f}" for k, v in final.items() if k.endswith(("_ll", "_ais"))))
+        say(f"wrote {out / 'metrics.json'}, {', '.join(map(str, paths))}")
 
 
 if __name__ == "__main__":
-    sys.exit(cli.run(main, interrupted="interrupted; finished runs and curve points are kept: the same command resumes"))
+    sys.exit(cli.run(main))

@@ -22,6 +22,7 @@ import torch
 from aevb import cli, curves, figures
 from aevb import config as cfg
 from aevb import paper as common
+from aevb.files import save_torch
 
 LATENT_DIMS, BUDGET = [2, 5, 10, 20], 1_000_000
 PROGRAM = cli.Program("paper_figure4_5", __doc__, config_keys=cfg.RUN_KEYS, keys=(
@@ -35,7 +36,7 @@ def decode_images(experiment, run_dir: Path, settings) -> dict:
     images = {"samples": figures.prior_sample_means(model, settings["sample_images"], seed=settings["seed"]).cpu()}
     if model.latent_dim == 2:
         images["manifold"] = figures.manifold_means(model, settings["grid"]).cpu()
-    torch.save(images, run_dir / "images.pt")
+    save_torch(images, run_dir / "images.pt")
     return {"images": sorted(images), "image_shape": list(experiment.train.image_shape)}
 
 
@@ -63,6 +64,13 @@ def plot_samples(panels, image_shape, num_images, title, stem):
 
 def main(argv=None):
     settings = PROGRAM.parse(argv)
+    try:
+        draw(settings)
+    except KeyboardInterrupt:
+        raise cli.Interrupted(f"interrupted; finished runs are kept in {settings['out']}: the same command resumes") from None
+
+
+def draw(settings):
     say = common.say_for(settings)
     chosen = common.resolve_dataset(settings, say)
     dataset, hidden = chosen["dataset"], chosen["hidden"]
@@ -71,31 +79,32 @@ def main(argv=None):
         "figures": [4, 5], "data": settings["data"], "dataset": dataset, "dataset_label": chosen["label"], "fallback": chosen["fallback"],
         "settings": {"budget": budget, "latent_dims": latent_dims, "grid": settings["grid"], "sample_images": settings["sample_images"]},
     })
-    base = sweep.base_config(dataset, hidden_dim=hidden, inference="aevb")
-    sweep.metrics["settings"].update(base)
-    PROGRAM.save(settings, sweep.out / "config.yaml")
-    evaluate = curves.bound_evaluator(settings["train_eval_points"], num_samples=settings["bound_samples"], seed=settings["seed"])
-    panels, image_shape = [], None
-    for nz in latent_dims:
-        curve = sweep.run(f"nz{nz}", {**base, "latent_dim": nz}, [budget], evaluate,
-                          finish=lambda experiment, run_dir: decode_images(experiment, run_dir, settings))
-        image_shape = tuple(curve["final"]["image_shape"])
-        panels.append((nz, torch.load(sweep.out / "runs" / f"nz{nz}" / "images.pt")))
-    sweep.close()
-    out, runs, metrics = sweep.out, sweep.runs, sweep.metrics
-    label = f"{chosen['label']}, AEVB, {hidden} hidden units, {budget:.1e} samples"
-    paths = []
-    manifold = [images["manifold"] for nz, images in panels if "manifold" in images]
-    if manifold:
-        paths += plot_manifold(manifold[0], image_shape, settings["grid"], f"Figure 4: learned 2-D manifold\n{label}", out / "figure4")
-    paths += plot_samples([(nz, images["samples"]) for nz, images in panels], image_shape, settings["sample_images"],
-                          f"Figure 5: random samples (decoder means), {label}", out / "figure5")
-    metrics["final"] = {name: {k: v for k, v in curve["points"][-1].items()} for name, curve in runs.items()}
-    sweep.write()
-    for name, final in metrics["final"].items():
-        say(f"{name}: train bound {final['train_bound']:.2f}, test bound {final['test_bound']:.2f}")
-    say(f"wrote {out / 'metrics.json'}, {', '.join(map(str, paths))}")
+    with sweep:
+        base = sweep.base_config(dataset, hidden_dim=hidden, inference="aevb")
+        sweep.metrics["settings"].update(base)
+        PROGRAM.save(settings, sweep.out / "config.yaml")
+        evaluate = curves.bound_evaluator(settings["train_eval_points"], num_samples=settings["bound_samples"], seed=settings["seed"])
+        panels, image_shape = [], None
+        for nz in latent_dims:
+            curve = sweep.run(f"nz{nz}", {**base, "latent_dim": nz}, [budget], evaluate,
+                              finish=lambda experiment, run_dir: decode_images(experiment, run_dir, settings))
+            image_shape = tuple(curve["final"]["image_shape"])
+            panels.append((nz, torch.load(sweep.out / "runs" / f"nz{nz}" / "images.pt")))
+        sweep.close()
+        out, runs, metrics = sweep.out, sweep.runs, sweep.metrics
+        label = f"{chosen['label']}, AEVB, {hidden} hidden units, {budget:.1e} samples"
+        paths = []
+        manifold = [images["manifold"] for nz, images in panels if "manifold" in images]
+        if manifold:
+            paths += plot_manifold(manifold[0], image_shape, settings["grid"], f"Figure 4: learned 2-D manifold\n{label}", out / "figure4")
+        paths += plot_samples([(nz, images["samples"]) for nz, images in panels], image_shape, settings["sample_images"],
+                              f"Figure 5: random samples (decoder means), {label}", out / "figure5")
+        metrics["final"] = {name: {k: v for k, v in curve["points"][-1].items()} for name, curve in runs.items()}
+        sweep.write()
+        for name, final in metrics["final"].items():
+            say(f"{name}: train bound {final['train_bound']:.2f}, test bound {final['test_bound']:.2f}")
+        say(f"wrote {out / 'metrics.json'}, {', '.join(map(str, paths))}")
 
 
 if __name__ == "__main__":
-    sys.exit(cli.run(main, interrupted="interrupted; finished runs are kept: the same command resumes"))
+    sys.exit(cli.run(main))

@@ -16,10 +16,18 @@ from pathlib import Path
 
 from aevb import cli, figures
 from aevb import experiment as exp
+from aevb.files import atomic_path, write_text
+from aevb.folder import RunFolder
 
 PROGRAM = cli.Program("posterior_diagnostics", __doc__, required=("checkpoint",), keys=(
-    "checkpoint", "indices", "num_chains", "num_samples", "warmup", "guide_samples", "data_dir", "seed", "out", "quiet",
+    "checkpoint", "indices", "num_chains", "num_samples", "warmup", "guide_samples", "data_dir", "seed", "out", "overwrite", "quiet",
 ))
+OUTPUTS = ("report.md", "posterior.nc", "guide.nc", "summary.csv", "trace.png", "khat.png", "pair.png", "reconstructions.png")
+
+
+def diagnostics_in(folder: Path):
+    """What an earlier call left in ``folder`` (:class:`aevb.folder.RunFolder`), or None."""
+    return "the diagnostics of an earlier call (report.md)" if (folder / "report.md").exists() else None
 
 
 def load(checkpoint, data_dir, progress: bool):
@@ -46,7 +54,16 @@ def main(argv=None):
     # ArviZ 0.23's plots call a matplotlib API that matplotlib 3.11 deprecates: theirs to fix, noise to our users
     warnings.filterwarnings("ignore", message="Passing a dict or None as alias_mapping")
     out = Path(settings["out"])
-    out.mkdir(parents=True, exist_ok=True)
+    with RunFolder(out, holds=diagnostics_in, outputs=OUTPUTS, overwrite=settings["overwrite"], resumable=False):
+        try:
+            diagnose(settings, out, plt, pd, diag)
+        except KeyboardInterrupt:
+            written = sorted(p.name for p in out.iterdir() if p.name in OUTPUTS)
+            raise cli.Interrupted(f"interrupted; {', '.join(written) + ' written' if written else 'nothing was written'}, "
+                                  "report.md comes last: run it again with --overwrite") from None
+
+
+def diagnose(settings, out: Path, plt, pd, diag) -> None:
     progress = not settings["quiet"]
     run = load(settings["checkpoint"], settings["data_dir"], progress)
     model, guide, test = run.model.eval(), run.guide, run.test
@@ -65,8 +82,9 @@ def main(argv=None):
         posterior, divergences = diag.nuts_inference_data(model, x, indices, **sampling)
         sampler = "NUTS (Pyro), all points in one program"
     summary, verdicts = diag.convergence(posterior, divergences)
-    posterior.to_netcdf(out / "posterior.nc")
-    summary.to_csv(out / "summary.csv")
+    with atomic_path(out / "posterior.nc") as tmp:
+        posterior.to_netcdf(tmp)
+    write_text(out / "summary.csv", summary.to_csv())
     lines = [f"# Posterior diagnostics of `{settings['checkpoint']}`", "",
              f"Sampler: {sampler}; {chains} chains x {draws} draws after {warmup} warm-up. Divergences: {divergences}.", "",
              "## Convergence", "", "| test point | verdict |", "|---:|---|"]
@@ -76,12 +94,13 @@ def main(argv=None):
               "![trace](trace.png)", ""]
     az = diag.az
     az.plot_trace(posterior, var_names=["z"], compact=True)
-    plt.gcf().savefig(out / "trace.png", dpi=80)
+    figures.save_figure(plt.gcf(), out / "trace.png", dpi=80)
     plt.close("all")
     shown = {"latent": list(range(min(model.latent_dim, 5)))}
     if guide is not None:
         guide_idata = diag.guide_inference_data(guide, x, indices, num_samples=guide_draws, seed=seed)
-        guide_idata.to_netcdf(out / "guide.nc")
+        with atomic_path(out / "guide.nc") as tmp:
+            guide_idata.to_netcdf(tmp)
         result = diag.psis(model, guide, x, num_samples=guide_draws, seed=seed)
         table = pd.DataFrame({"test point": indices, "k-hat": result["khat"], "verdict": [diag.khat_verdict(k) for k in result["khat"]],
                               "PSIS log p(x)": result["psis_log_likelihood"], "IS log p(x)": result["is_log_likelihood"]})
@@ -89,17 +108,17 @@ def main(argv=None):
                   "0.5-0.7 usable, > 0.7 not to be trusted (Yao et al. 2018).", "", figures.markdown_table(table, index=False), "",
                   "![k-hat](khat.png)", "", "![pair](pair.png)", ""]
         az.plot_khat(result["khat"], show_bins=True)
-        plt.gcf().savefig(out / "khat.png", dpi=80)
+        figures.save_figure(plt.gcf(), out / "khat.png", dpi=80)
         plt.close("all")
         first = {"point": indices[0], **shown}
         ax = az.plot_pair(guide_idata, var_names=["z"], coords=first, kind="scatter", scatter_kwargs={"alpha": 0.15, "color": "C1"})
         az.plot_pair(posterior, var_names=["z"], coords=first, kind="scatter", scatter_kwargs={"alpha": 0.5, "color": "C0"}, ax=ax)
         plt.gcf().suptitle(f"test point {indices[0]}: NUTS (blue) and the guide (orange)")
-        plt.gcf().savefig(out / "pair.png", dpi=80)
+        figures.save_figure(plt.gcf(), out / "pair.png", dpi=80)
         plt.close("all")
         figures.save_reconstructions(model, guide, x, out / "reconstructions.png", test.image_shape, num=len(x), per_row=len(x))
         lines += ["![data and reconstructions](reconstructions.png)", ""]
-    (out / "report.md").write_text("\n".join(lines))
+    write_text(out / "report.md", "\n".join(lines))
     for p, v in verdicts.items():
         print(f"point {p}: {v}")
     print(f"wrote {out}/report.md, posterior.nc{', guide.nc' if guide is not None else ''}, summary.csv and figures")

@@ -28,7 +28,24 @@ from .progress import progress as report
 
 
 class TrainingDiverged(RuntimeError):
-    """The loss became NaN or infinite; the last checkpoint was left as it was."""
+    """Training stopped because it diverged (a non-finite loss, evaluation or parameter, or a
+    collapsed bound); the last checkpoint was left as it was."""
+
+
+#: The collapse stop (measured with benchmarks/divergence.py, docs/reliability.md): a step's bound
+#: estimate per datapoint is *collapsed* when it lies more than COLLAPSE_FACTOR × max(|reference|, D)
+#: below the reference (the run's first estimate; D the data dimension). Training stops after
+#: COLLAPSE_STEPS collapsed steps in a row, or when an epoch ends on a collapsed step (so a
+#: collapsed model is never checkpointed). Measured: runs that recover dip for at most 4
+#: steps and never end an epoch there; runs that do not recover stay collapsed at nearly every step.
+COLLAPSE_FACTOR, COLLAPSE_STEPS = 100.0, 20
+
+
+def _kept(state: TrainState) -> str:
+    """What a stopped run keeps, for its message."""
+    if state.epoch == 0:
+        return "no epoch had finished, so nothing was saved"
+    return f"the checkpoint after epoch {state.epoch} is intact"
 
 
 def epoch_generator(seed: int, epoch: int, device) -> torch.Generator:
@@ -59,6 +76,7 @@ def fit(
     on_epoch_end=None,
     max_seconds: float = None,
     max_examples: int = None,
+    collapse_factor: float = COLLAPSE_FACTOR,
 ) -> TrainState:
     """Train ``algorithm`` for ``epochs`` epochs in total (continuing from ``state.epoch``).
 
@@ -82,7 +100,17 @@ def fit(
         ``"partial"`` like a time stop, and a call that starts at or beyond it trains nothing.
         Calling again with a larger budget continues with the next epoch (a fresh permutation),
         which is how training curves are evaluated at chosen sample counts (:mod:`aevb.curves`).
-    :raises TrainingDiverged: on a NaN or infinite loss, naming the epoch and step.
+    :param collapse_factor: the collapse stop for a divergence that stays finite: a step whose
+        bound estimate per datapoint lies more than ``collapse_factor × max(|reference|, D)``
+        below the reference (the estimate at the run's first step, before any update; kept in
+        the checkpoint; D the data dimension) is collapsed, and training stops after
+        :data:`COLLAPSE_STEPS` collapsed steps in a row or when an epoch ends on one. The
+        defaults come from measured runs (``benchmarks/divergence.py``, docs/reliability.md);
+        None turns the stop off.
+    :raises TrainingDiverged: naming the epoch and step, when the loss is not finite, when the
+        bound collapses (``collapse_factor``), when an evaluation returns a non-finite number
+        or when the parameters stop being finite. The last checkpoint is then left as it was:
+        nothing non-finite is ever written.
     """
     state = state or TrainState()
     num_data = len(train)
@@ -111,7 +139,7 @@ def fit(
             pyro.set_rng_seed(distributed.derived_seed(seed, epoch, ctx.rank))
         bar = report(len(batches), f"epoch {epoch}/{epochs}", unit="steps", enabled=progress)
         total, count, start = 0.0, 0, time.perf_counter()
-        stop = False
+        stop, collapsed = False, 0  # collapsed: consecutive collapsed steps (never across a checkpoint: see the stop)
         # Pyro's per-step argument checks are off in the hot loop: the data layer has
         # validated the data once, and the guides' scales are positive by construction.
         with pyro.validation_enabled(False):
@@ -140,9 +168,19 @@ def fit(
                     value = bound.item()
                     if not (math.isfinite(value) and math.isfinite(checked.item())):
                         bar.close()
+                        raise TrainingDiverged(f"the loss became {checked.item()} (bound {value}) at epoch {epoch}, step {step}; "
+                                               f"stopped: {_kept(state)}. Try a smaller --lr.")
+                    per_point = value / num_data
+                    if state.reference is None:
+                        state.reference = per_point
+                    floor = state.reference - collapse_factor * max(abs(state.reference), train.x.shape[-1]) if collapse_factor else None
+                    collapsed = collapsed + 1 if floor is not None and per_point < floor else 0
+                    if collapsed and (collapsed >= COLLAPSE_STEPS or step == len(batches) or late.item() > 0):  # an epoch ends here
+                        bar.close()
                         raise TrainingDiverged(
-                            f"loss became {checked.item()} (bound {value}) at epoch {epoch}, step {step}; stopped, "
-                            f"the last checkpoint (after epoch {state.epoch}) is intact. Try a smaller --lr."
+                            f"the training bound collapsed to {per_point:.4g} nats per datapoint at epoch {epoch}, step {step} "
+                            f"(it started at {state.reference:.1f}; runs that recover never stay below {floor:.0f}); stopped: "
+                            f"{_kept(state)}. Try a smaller --lr."
                         )
                     optimizer.step()
                 total += value * len(global_index)
@@ -162,6 +200,12 @@ def fit(
             record["partial"] = True
         if evaluate is not None:
             record.update(evaluate())
+        broken = {k: v for k, v in record.items() if isinstance(v, float) and not math.isfinite(v)}
+        if broken:
+            raise TrainingDiverged(f"epoch {epoch} ended with non-finite {', '.join(f'{k} = {v}' for k, v in broken.items())}; "
+                                   f"stopped: {_kept(state)}. Try a smaller --lr.")
+        if not all(torch.isfinite(p).all() for p in params):
+            raise TrainingDiverged(f"the parameters stopped being finite in epoch {epoch}; stopped: {_kept(state)}. Try a smaller --lr.")
         state.epoch = epoch
         state.history.append(record)
         if ctx.is_main:  # one writer: rank 0

@@ -97,3 +97,51 @@ def run_program(module, *args, check: bool = True):
     if check:
         assert code == 0, result.stderr[-3000:]
     return result
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """``small_disk(kilobytes)``: a folder on a real filesystem of that size (a tmpfs) when this
+    test may mount one, else None (the caller then patches a write to raise ENOSPC instead)."""
+    import subprocess
+
+    mounted = []
+
+    def make(kilobytes: int):
+        folder = tmp_path / f"disk{len(mounted)}"
+        folder.mkdir()
+        result = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={kilobytes}k", "tmpfs", str(folder)], capture_output=True)
+        if result.returncode != 0:
+            return None
+        mounted.append(folder)
+        return folder
+
+    yield make
+    for folder in mounted:
+        subprocess.run(["umount", "-l", str(folder)], capture_output=True)
+
+
+class FullDiskFile:
+    """A file object whose writes fail with ENOSPC once ``budget`` bytes were written: a disk that
+    fills up in the middle of a write."""
+
+    def __init__(self, file, budget: int):
+        self.file, self.budget = file, budget
+
+    def write(self, data):
+        import errno
+
+        if len(data) > self.budget:
+            self.file.write(bytes(data[: self.budget]))
+            raise OSError(errno.ENOSPC, "No space left on device")
+        self.budget -= len(data)
+        return self.file.write(data)
+
+    def __getattr__(self, name):
+        return getattr(self.file, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.file.close()

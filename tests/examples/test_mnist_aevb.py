@@ -182,5 +182,5 @@ def test_cli_runs_data_parallel_under_torchrun_and_resumes_exactly(tmp_path):
     assert [(e["train_elbo"], e["test_elbo"]) for e in a["epochs"]] == [(e["train_elbo"], e["test_elbo"]) for e in b["epochs"]]
     assert a["test_log_likelihood"]["value"] == b["test_log_likelihood"]["value"]
     assert sorted(p.name for p in (tmp_path / "a").iterdir()) == sorted(
-        ["checkpoint.pt", "config.yaml", "metrics.json", "samples.png", "reconstructions.png", "elbo.png"]
+        [".lock", "checkpoint.pt", "config.yaml", "metrics.json", "samples.png", "reconstructions.png", "elbo.png"]
     )

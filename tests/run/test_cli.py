@@ -16,7 +16,7 @@ from aevb import experiment as exp
 
 EXAMPLES = ["mnist_aevb", "compare_inference", "paper_figure2", "paper_figure3", "paper_figure4_5", "posterior_diagnostics",
             "linear_gaussian_oracle"]
-BENCHMARKS = ["throughput", "quality", "overheads", "allreduce", "appendix_d_start"]
+BENCHMARKS = ["throughput", "quality", "overheads", "allreduce", "appendix_d_start", "divergence"]
 REQUIRED = {"posterior_diagnostics": ["--checkpoint", "runs/x/checkpoint.pt"]}
 
 
