@@ -90,7 +90,7 @@ class Program:
 
     def parser(self) -> argparse.ArgumentParser:
         parser = _Parser(prog=f"{self.name}.py", description=self.doc, formatter_class=argparse.RawDescriptionHelpFormatter,
-                         argument_default=argparse.SUPPRESS)
+                         argument_default=argparse.SUPPRESS, allow_abbrev=False)  # a flag is spelled out: a renamed one fails loudly
         for key in self.keys:
             option = cfg.TABLE[key]
             kwargs = {"dest": key, "help": help_text(option)}

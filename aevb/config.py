@@ -13,10 +13,10 @@ Keys come in two kinds:
   budget, a comparison's grid) and never change what a run computes.
 
 A default of ``None`` is resolved in one place each: ``lr`` by :data:`DEFAULT_LR` for the
-optimiser, ``hidden_dim`` by :data:`PAPER_HIDDEN` for the data set (Appendix C: 500 units
-for MNIST, 200 for Frey Face), ``estimator="auto"`` by the guide's declared ``analytic_kl``
-(:func:`aevb.experiment.resolve_run_config`), and the figure programs' sweep keys by each
-figure's own definition (said in the option's help).
+optimiser, ``hidden_dims`` by :data:`PAPER_HIDDEN` for the data set (Appendix C: one layer of
+500 units for MNIST, of 200 for Frey Face), ``estimator="auto"`` by the declared closed-form KL
+of the guide and the model (:func:`aevb.experiment.resolve_run_config`), and the figure
+programs' sweep keys by each figure's own definition (said in the option's help).
 """
 
 import math
@@ -31,8 +31,8 @@ class ConfigError(ValueError):
 #: The step size a run gets when ``lr`` is not given: Adam's usual 1e-3, and for Adagrad the
 #: middle of the paper's {0.01, 0.02, 0.1} (§5).
 DEFAULT_LR = {"adam": 1e-3, "adagrad": 0.02}
-#: Hidden units per data set when ``hidden_dim`` is not given (Appendix C, §5).
-PAPER_HIDDEN = {"mnist": 500, "fashion-mnist": 200, "frey": 200}
+#: Hidden layers per data set when ``hidden_dims`` is not given (Appendix C, §5: one tanh layer).
+PAPER_HIDDEN = {"mnist": [500], "fashion-mnist": [200], "frey": [200]}
 
 
 def _registry(module: str, name: str) -> Callable[[], list]:
@@ -134,12 +134,15 @@ def _positive(key, default, help, **kw):
 OPTIONS = [
     # ------------------------------------------------------------------ a run: data, model, guide, algorithm
     Option("dataset", "mnist", "data set", choices=_registry("aevb.data", "DATASETS"), run=True),
-    Option("model", "bernoulli", "decoder p(x|z): bernoulli (binary data) or gaussian (real-valued data)",
+    Option("model", "mlp", "the model p(z) p(x|z): mlp (the paper's), hierarchical (two stochastic layers) or conv (docs/models.md)",
            choices=_registry("aevb.models", "MODELS"), run=True),
+    Option("likelihood", "bernoulli", "p(x|z): bernoulli (binary data) or gaussian (real-valued data)",
+           choices=_registry("aevb.models", "LIKELIHOODS"), run=True),
     Option("guide", "diag", "q(z|x): diag, fullcov, flow or meanfield", choices=_registry("aevb.guides", "GUIDES"), run=True),
-    Option("inference", "aevb", "fitting algorithm", choices=_registry("aevb.experiment", "ALGORITHMS"), run=True),
+    Option("inference", "aevb", "fitting algorithm", choices=_registry("aevb.inference", "ALGORITHMS"), run=True),
     _positive("latent_dim", 20, "Nz, the size of z", run=True),
-    _positive("hidden_dim", None, "tanh units in encoder and decoder (default: the paper's for the data set: 500 MNIST, 200 Frey Face and Fashion-MNIST)", run=True),
+    Option("hidden_dims", None, "tanh layers of the mlp model's decoder and its guides' encoders, e.g. 200 200 (default: the paper's "
+           "one layer for the data set: 500 MNIST, 200 Frey Face and Fashion-MNIST)", type=int, many=True, low=1, run=True),
     Option("init", "default", "'paper': every parameter from N(0, 0.01^2) (§5); 'default': PyTorch's", choices=("default", "paper"), run=True),
     Option("binarize", "dynamic", "binary data: a fresh draw per minibatch (dynamic), one fixed draw (static), or none",
            choices=("dynamic", "static", "none"), run=True),
@@ -164,8 +167,8 @@ OPTIONS = [
            type=float, low=0, open_low=True, run=True, resumable=True),
     # ------------------------------------------------------------------ a run: how it is scored
     _positive("elbo_samples", 10, "z draws per point for the test ELBO", run=True),
-    Option("ll_estimator", "is", "test log-likelihood: is (guide proposal), appendix-d (HMC, Nz < 5) or ais",
-           choices=("is", "appendix-d", "ais"), run=True, resumable=True),
+    Option("ll_estimator", "is", "test log-likelihood: is (guide proposal), appendix-d (HMC, fewer than 5 latents) or ais",
+           choices=_registry("aevb.inference", "LL_ESTIMATORS"), run=True, resumable=True),
     _positive("eval_samples", 1000, "is: K importance samples; appendix-d: posterior samples; ais: annealing steps", run=True, resumable=True),
     _positive("eval_points", None, "test points for the log-likelihood (default: all)", run=True, resumable=True),
     Option("refine_steps", 200, "per-point Adam steps: the amortisation gap and the meanfield guide's test fit", type=int, low=0, run=True,
@@ -190,7 +193,7 @@ OPTIONS = [
     Option("data", "mnist", "mnist, or frey (Frey Face; Fashion-MNIST when Frey Face cannot be had)", choices=("mnist", "frey")),
     Option("latent_dims", None, "latent sizes, one panel or model each (default: the figure's, from the paper)", type=int, many=True, low=1),
     Option("methods", None, "algorithms compared (default: every one the figure shows)", many=True,
-           choices=_registry("aevb.experiment", "ALGORITHMS")),
+           choices=_registry("aevb.inference", "ALGORITHMS")),
     _positive("budget", None, "training samples per run (default: the figure's CPU budget, see the program's description)"),
     Option("lr_candidates", None, "step sizes tried (default: 0.01 0.02 0.1 for adagrad as in §5; 3e-4 1e-3 3e-3 for adam)", type=float,
            many=True, low=0, open_low=True),

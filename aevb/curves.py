@@ -17,8 +17,8 @@ from . import data
 from . import experiment as exp
 from .files import read_json, write_json
 from .inference.checkpoint import CheckpointError
+from .inference import LL_ESTIMATORS
 from .inference.evaluate import elbo_per_point
-from .inference.marginal import ais_log_likelihood, appendix_d_log_likelihood
 from .inference.train import TrainingDiverged
 
 
@@ -105,14 +105,16 @@ def bound_evaluator(train_points: int, num_samples: int = 1, seed: int = 0):
     return evaluate
 
 
-def _per_split(experiment, num_points: int, suffix: str, estimator) -> dict:
-    """``{"train_SUFFIX", "test_SUFFIX"}``: ``estimator(model, x, progress)`` per datapoint, averaged
-    over the first ``num_points`` points of each split."""
+def _per_split(experiment, num_points: int, suffix: str, name: str, num_samples: int, seed: int) -> dict:
+    """``{"train_SUFFIX", "test_SUFFIX"}``: the registered log-likelihood estimator ``name``
+    (:data:`aevb.inference.LL_ESTIMATORS`, encoder-free here: every algorithm is scored alike)
+    per datapoint, averaged over the first ``num_points`` points of each split."""
     values = {}
     for split in ("train", "test"):
         x = scored_points(experiment, split, num_points)
         model, _ = experiment.scoring_pair(x)
-        values[f"{split}_{suffix}"] = estimator(model, x, experiment.progress and f"{split} {suffix}").mean().item()
+        values[f"{split}_{suffix}"] = LL_ESTIMATORS[name].estimate(model, None, x, num_samples=num_samples, seed=seed,
+                                                                    progress=experiment.progress and f"{split} {suffix}").mean().item()
     return values
 
 
@@ -121,7 +123,7 @@ def marginal_evaluator(num_points: int, num_samples: int = 50, seed: int = 0):
     datapoint (HMC posterior samples, no encoder involved, so every algorithm is scored the
     same way) on the first ``num_points`` training and test points."""
     def evaluate(experiment):
-        return _per_split(experiment, num_points, "ll", lambda m, x, p: appendix_d_log_likelihood(m, x, num_samples=num_samples, seed=seed, progress=p))
+        return _per_split(experiment, num_points, "ll", "appendix-d", num_samples, seed)
 
     return evaluate
 
@@ -129,7 +131,7 @@ def marginal_evaluator(num_points: int, num_samples: int = 50, seed: int = 0):
 def ais_check(experiment, num_points: int, num_steps: int = 500, seed: int = 0) -> dict:
     """AIS from the prior (:func:`aevb.inference.marginal.ais_log_likelihood`) on the first
     ``num_points`` training and test points: ``{"train_ais", "test_ais"}`` per datapoint."""
-    return _per_split(experiment, num_points, "ais", lambda m, x, p: ais_log_likelihood(m, x, num_steps=num_steps, seed=seed, progress=p))
+    return _per_split(experiment, num_points, "ais", "ais", num_steps, seed)
 
 
 def train_curve(config: dict, out_dir, targets, evaluate, *, finish=None, data_dir=None, device="auto", log=print, advance=None,

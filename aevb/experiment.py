@@ -20,36 +20,15 @@ import torch
 from . import config as cfg
 from . import data
 from .files import read_json
-from .guides import GUIDE_CLASSES, make_guide
-from .inference import distributed
-from .inference.aevb import AEVB
+from .guides import capabilities, make_guide
+from .inference import ALGORITHMS, LL_ESTIMATORS, distributed
 from .inference.checkpoint import Checkpointer, CheckpointError, TrainState, load_checkpoint
-from .inference.evaluate import evaluate_elbo, evaluate_log_likelihood
-from .inference.full_vb import FullVB
-from .inference.iwae import IWAE
-from .inference.marginal import ais_log_likelihood, appendix_d_log_likelihood
-from .inference.mcem import MonteCarloEM
+from .inference.evaluate import evaluate_elbo
 from .inference.optim import make_optimizer
 from .inference.refine import amortisation_gap, fitted_guide
-from .inference.rws import RWS
 from .inference.train import fit
-from .inference.wake_sleep import WakeSleep
-from .models import MODELS
+from .models import MODELS, ModelSpec, build_model
 
-#: ``--inference NAME`` → factory(model, guide, config, num_data). ``num_particles`` is L
-#: (ε draws per point) for aevb and full-vb, and k (importance samples) for iwae and rws.
-ALGORITHMS = {
-    "aevb": lambda model, guide, c, n: AEVB(model, guide, estimator=c["estimator"], num_particles=c["num_particles"], jit=c["jit"]),
-    "iwae": lambda model, guide, c, n: IWAE(model, guide, num_particles=c["num_particles"]),
-    "wake-sleep": lambda model, guide, c, n: WakeSleep(model, guide),
-    "rws": lambda model, guide, c, n: RWS(model, guide, num_particles=c["num_particles"]),
-    "mcem": lambda model, guide, c, n: MonteCarloEM(model, num_data=n),
-    "full-vb": lambda model, guide, c, n: FullVB(
-        model, guide, estimator=c["estimator"], num_particles=c["num_particles"], global_guide=c["global_guide"]
-    ),
-}
-#: Algorithms that fit no encoder (they get no guide, and need an estimator that needs none).
-GUIDE_FREE = {"mcem"}
 DEFAULTS, RESUMABLE = cfg.DEFAULTS, cfg.RESUMABLE
 
 
@@ -63,20 +42,40 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def migrate(config: dict) -> dict:
+    """A configuration written by an earlier version in today's keys: ``model: bernoulli|gaussian``
+    (the likelihood of the one MLP model) is ``model: mlp`` with that ``likelihood``, and an
+    integer ``hidden_dim`` is ``hidden_dims`` of one layer."""
+    config = dict(config)
+    if config.get("model") in ("bernoulli", "gaussian"):
+        config["likelihood"], config["model"] = config["model"], "mlp"
+    if "hidden_dim" in config:
+        hidden = config.pop("hidden_dim")
+        config.setdefault("hidden_dims", None if hidden is None else [hidden])
+    return config
+
+
 def resolve_run_config(config: dict) -> dict:
-    """A complete run configuration: ``config``'s keys checked against the option table, missing
-    keys filled with their defaults, and the defaults that depend on other keys resolved
-    (``lr`` by the optimiser, ``hidden_dim`` by the data set, ``estimator="auto"`` by whether
-    the guide declares a closed-form KL); then :func:`check_combination`."""
-    config = {**DEFAULTS, **cfg.validate(config, cfg.RUN_KEYS, where="run configuration")}
+    """A complete run configuration: ``config``'s keys (after :func:`migrate`) checked against the
+    option table, missing keys filled with their defaults, and the defaults that depend on other
+    keys resolved (``lr`` by the optimiser, ``hidden_dims`` by the data set for a model that
+    reads them, ``estimator="auto"`` by whether the guide and the model declare a closed-form
+    KL); then :func:`check_combination`."""
+    config = {**DEFAULTS, **cfg.validate(migrate(config), cfg.RUN_KEYS, where="run configuration")}
     if config["lr"] is None:
         config["lr"] = cfg.DEFAULT_LR[config["optimizer"]]
-    if config["hidden_dim"] is None:
-        config["hidden_dim"] = cfg.PAPER_HIDDEN[config["dataset"]]
+    if config["hidden_dims"] is None and MODELS[config["model"]].reads_hidden_dims:
+        config["hidden_dims"] = list(cfg.PAPER_HIDDEN[config["dataset"]])
     if config["estimator"] == "auto":
-        config["estimator"] = "B" if GUIDE_CLASSES[config["guide"]].analytic_kl else "A"
+        config["estimator"] = "B" if closed_form_kl(config) else "A"
     check_combination(config)
     return config
+
+
+def closed_form_kl(config: dict) -> bool:
+    """Estimator B's condition: every local site's KL(q ‖ p) has a closed form, i.e. the guide family
+    declares one and the model declares priors without latent parents."""
+    return capabilities(config["guide"], config["flow_type"]).analytic_kl and MODELS[config["model"]].cls.analytic_prior
 
 
 @dataclass
@@ -122,20 +121,16 @@ class Experiment:
                                 progress=self.progress)
 
     def log_likelihood(self) -> dict:
-        """Test log-likelihood on the first ``eval_points`` test points with ``ll_estimator``:
-        ``is`` (importance sampling with the guide, K = ``eval_samples``), ``appendix-d``
-        (``eval_samples`` HMC posterior samples per point) or ``ais`` (``eval_samples`` annealing
-        steps, 16 chains; from the guide when there is one, else from the prior)."""
+        """Test log-likelihood on the first ``eval_points`` test points with ``ll_estimator`` (the
+        registry :data:`aevb.inference.LL_ESTIMATORS`: ``is``, importance sampling with the guide,
+        K = ``eval_samples``; ``appendix-d``, ``eval_samples`` HMC posterior samples per point;
+        ``ais``, ``eval_samples`` annealing steps and 16 chains, from the guide when it can start
+        them, else from the prior)."""
         c = self.config
         x = self.test.x if c["eval_points"] is None else self.test.x[: c["eval_points"]]
         model, guide = self.scoring_pair(x)
-        if c["ll_estimator"] == "is":
-            value = evaluate_log_likelihood(model, guide, x, num_samples=c["eval_samples"], progress=self.progress)
-        elif c["ll_estimator"] == "appendix-d":
-            value = appendix_d_log_likelihood(model, x, num_samples=c["eval_samples"], progress=self.progress).mean().item()
-        else:
-            value = ais_log_likelihood(model, x, guide=guide if guide is None or guide.amortised else None, num_steps=c["eval_samples"],
-                                       progress=self.progress).mean().item()
+        estimator = LL_ESTIMATORS[c["ll_estimator"]]
+        value = estimator.estimate(model, guide, x, num_samples=c["eval_samples"], seed=0, progress=self.progress).mean().item()
         return {"value": value, "estimator": c["ll_estimator"], "num_samples": c["eval_samples"], "num_points": len(x)}
 
     def checkpointer(self, out_dir) -> Checkpointer:
@@ -165,49 +160,68 @@ def build(config: dict, *, data_dir=None, device="auto", log=print, progress: bo
     )
     if config["eval_points"] is not None and not 1 <= config["eval_points"] <= len(test):
         raise ValueError(f"eval_points must be between 1 and {len(test)}, got {config['eval_points']}")
-    dims = {"data_dim": train.x.shape[1], "latent_dim": config["latent_dim"], "hidden_dim": config["hidden_dim"], "init": config["init"]}
-    model = MODELS[config["model"]](**dims).to(device)
+    spec = ModelSpec(data_dim=train.x.shape[1], image_shape=tuple(train.image_shape), latent_dim=config["latent_dim"],
+                     hidden_dims=tuple(config["hidden_dims"] or ()), likelihood=config["likelihood"], init=config["init"])
+    model = build_model(config["model"], spec).to(device)
+    algorithm_class = ALGORITHMS[config["inference"]]
     guide = None
-    if config["inference"] not in GUIDE_FREE:
-        spec = {"num_data": len(train), "flow_steps": config["flow_steps"], "flow_type": config["flow_type"]}
-        guide = make_guide(config["guide"], **dims, **spec).to(device)
-    algorithm = ALGORITHMS[config["inference"]](model, guide, config, len(train))
+    if algorithm_class.needs_guide:
+        guide = make_guide(config["guide"], model, init=config["init"], num_data=len(train), flow_steps=config["flow_steps"],
+                           flow_type=config["flow_type"]).to(device)
+    algorithm = algorithm_class.from_config(model, guide, config, len(train))
     sparse = guide.sparse_parameters() if guide is not None else ()
     optimizer = make_optimizer(config["optimizer"], algorithm.parameters(), config["lr"], sparse_params=sparse)
     return Experiment(config, train, test, model, guide, algorithm, optimizer, progress=progress)
 
 
 def check_combination(config: dict) -> None:
-    """Refuse pairs that cannot work together, with the reason, before any work is done."""
-    name, ll = config["inference"], config["ll_estimator"]
-    if name in GUIDE_FREE and ll == "is":
-        raise ValueError(f"--inference {name} fits no encoder, so --ll-estimator is (which samples from the guide) cannot score it; use appendix-d or ais")
-    if ll == "appendix-d" and config["latent_dim"] >= 5:
-        raise ValueError(f"--ll-estimator appendix-d is valid only for a latent size below 5 (Appendix D), got {config['latent_dim']}")
-    if config["jit"] and name != "aevb":
-        raise ValueError(f"--jit compiles the AEVB loss only; --inference {name} runs eagerly")
-    if name == "rws" and config["num_particles"] < 2:
-        raise ValueError("--inference rws needs --num-particles >= 2 (self-normalised importance weights)")
-    if name in GUIDE_FREE:
+    """Refuse what cannot work together, with the reason, before any work is done. Every rule
+    reads what the model, the algorithm, the guide family and the estimator declare
+    (:data:`aevb.models.MODELS`, :class:`aevb.inference.algorithm.Algorithm`,
+    :class:`aevb.guides.Capabilities`, :class:`aevb.inference.loglik.LogLikelihoodEstimator`),
+    never their names."""
+    model, algorithm, estimator = MODELS[config["model"]], ALGORITHMS[config["inference"]], LL_ESTIMATORS[config["ll_estimator"]]
+    name, ll, m = config["inference"], config["ll_estimator"], config["model"]
+    if config["likelihood"] not in model.likelihoods:
+        raise ValueError(f"--model {m} supports --likelihood {' or '.join(model.likelihoods)}, got {config['likelihood']}")
+    if config["hidden_dims"] is not None and not model.reads_hidden_dims:
+        raise ValueError(f"--model {m} does not read --hidden-dims (its layers follow from --latent-dim); leave it out")
+    if estimator.needs_guide and not algorithm.needs_guide:
+        raise ValueError(f"--inference {name} fits no encoder, so --ll-estimator {ll} (which samples from the guide) cannot score it; "
+                         f"use {' or '.join(k for k, e in LL_ESTIMATORS.items() if not e.needs_guide)}")
+    size = model.latent_size(config["latent_dim"])
+    if estimator.max_latent_size is not None and size > estimator.max_latent_size:
+        raise ValueError(f"--ll-estimator {ll} is valid for at most {estimator.max_latent_size} latent dimensions per datapoint "
+                         f"(Appendix D: fewer than 5); --model {m} with --latent-dim {config['latent_dim']} has {size}")
+    if config["jit"] and not algorithm.supports_jit:
+        raise ValueError(f"--jit compiles the losses of {', '.join(k for k, a in ALGORITHMS.items() if a.supports_jit)} only; --inference {name} runs eagerly")
+    if config["num_particles"] < algorithm.min_particles:
+        raise ValueError(f"--inference {name} needs --num-particles >= {algorithm.min_particles} (self-normalised importance weights)")
+    if algorithm.infers_weights and config["map_prior"]:
+        raise ValueError(f"--inference {name} already puts a N(0, I) prior on the model's weights and infers them; --map-prior is the MAP alternative")
+    if not algorithm.needs_guide:
         return
-    guide = GUIDE_CLASSES[config["guide"]]
-    if name in ("aevb", "full-vb") and config["estimator"] == "B" and not guide.analytic_kl:
-        raise ValueError(f"--estimator B needs KL(q || p) in closed form, which --guide {config['guide']} does not have; use --estimator A")
-    if name in ("wake-sleep", "full-vb") and not guide.amortised:
-        raise ValueError(f"--inference {name} needs an amortised guide (it runs q on {'dreamed' if name == 'wake-sleep' else 'any'} data); --guide {config['guide']} has per-datapoint parameters")
-    if config["jit"] and not guide.amortised:
+    guide = capabilities(config["guide"], config["flow_type"])
+    if algorithm.uses_estimator and config["estimator"] == "B" and not closed_form_kl(config):
+        why = f"--guide {config['guide']} does not have" if not guide.analytic_kl else f"--model {m}'s priors depend on other latents and do not allow"
+        raise ValueError(f"--estimator B needs KL(q || p) in closed form, which {why}; use --estimator A")
+    if algorithm.needs_amortised_guide and not guide.amortised:
+        raise ValueError(f"--inference {name} needs an amortised guide (it runs q on data it was not fitted to); --guide {config['guide']} has per-datapoint parameters")
+    if algorithm.needs_density_anywhere and not guide.density_anywhere:
+        raise ValueError(f"--inference {name} evaluates log q at points the guide did not draw, which --guide {config['guide']} "
+                         f"--flow-type {config['flow_type']} cannot (no inverse); use --flow-type iaf or another guide")
+    if config["jit"] and guide.per_point_state:
         raise ValueError(f"--jit traces the guide without the minibatch's indices, which --guide {config['guide']} reads")
-    if name == "full-vb" and config["map_prior"]:
-        raise ValueError("--inference full-vb already puts a N(0, I) prior on the decoder weights and infers them; --map-prior is the MAP alternative")
 
 
 def check_data_parallel(config: dict) -> None:
     """Refuse what cannot be split across ranks: per-datapoint state that each rank would update
-    for its own points only."""
-    if config["inference"] == "mcem":
-        raise ValueError("--inference mcem keeps a Markov chain per training point; it does not run data-parallel")
-    if config["guide"] == "meanfield":
-        raise ValueError("--guide meanfield keeps parameters per training point (sparse updates); it does not run data-parallel")
+    for its own points only (declared by the algorithm and the guide)."""
+    algorithm = ALGORITHMS[config["inference"]]
+    if not algorithm.data_parallel:
+        raise ValueError(f"--inference {config['inference']} keeps state per training point; it does not run data-parallel")
+    if algorithm.needs_guide and capabilities(config["guide"], config["flow_type"]).per_point_state:
+        raise ValueError(f"--guide {config['guide']} keeps parameters per training point (sparse updates); it does not run data-parallel")
 
 
 def stored_config(checkpoint_path) -> dict:

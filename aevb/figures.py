@@ -12,6 +12,7 @@ from matplotlib.figure import Figure
 from torchvision.utils import make_grid, save_image
 
 from .files import atomic_path
+from .inference.latents import LatentLayout, observed_mean, prior_draws
 
 
 def _images(flat: torch.Tensor, image_shape) -> torch.Tensor:
@@ -48,7 +49,7 @@ def reconstruction_grid(model, guide, x, image_shape, num: int = 32, per_row: in
     image grid (3, H, W)."""
     per_row = min(per_row, len(x))
     x = x[: min(num, len(x)) // per_row * per_row]
-    recon = model.decode_mean(guide.code(x))
+    recon = observed_mean(model, x, guide.code(x))
     rows = torch.stack([x.reshape(-1, per_row, x.shape[-1]), recon.reshape(-1, per_row, x.shape[-1])], 1).reshape(-1, x.shape[-1])
     return make_grid(_images(rows, image_shape), nrow=per_row, padding=1)
 
@@ -69,26 +70,40 @@ def markdown_table(frame, floatfmt: str = ".3f", index: bool = True) -> str:
     return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
 
 
+def _placeholder(model, num: int) -> torch.Tensor:
+    """An ``x`` of ``num`` rows for tracing the model (its values are not read)."""
+    return torch.zeros(num, model.data_dim, device=next(model.parameters()).device)
+
+
+def has_manifold(model) -> bool:
+    """Whether the model's local latents are two numbers per datapoint (Figure 4's manifold)."""
+    return LatentLayout.of(model, _placeholder(model, 1)).size == 2
+
+
 @torch.no_grad()
 def manifold_means(model, steps: int = 20) -> torch.Tensor:
-    """Paper Figure 4: decoder means on a grid in the unit square mapped through the inverse
-    Gaussian CDF to z (Nz = 2), row by row from the top: shape (steps², D)."""
-    if model.latent_dim != 2:
-        raise ValueError("the manifold figure needs a 2-dimensional latent space")
-    device = next(model.parameters()).device
+    """Paper Figure 4: E[x | z] on a grid in the unit square mapped through the inverse Gaussian
+    CDF to the model's two latent numbers, row by row from the top: shape (steps², D)."""
+    x = _placeholder(model, steps * steps)
+    layout = LatentLayout.of(model, x)
+    if layout.size != 2:
+        raise ValueError(f"the manifold figure needs two latent numbers per datapoint, the model has {layout.size}")
     grid = torch.linspace(0.5 / steps, 1 - 0.5 / steps, steps)
     normal = torch.distributions.Normal(0.0, 1.0)
     zy, zx = torch.meshgrid(normal.icdf(grid).flip(0), normal.icdf(grid), indexing="ij")
-    z = torch.stack([zx.reshape(-1), zy.reshape(-1)], -1).to(device)
-    return model.decode_mean(z)
+    z = torch.stack([zx.reshape(-1), zy.reshape(-1)], -1).to(x)
+    return observed_mean(model, x, layout.unflatten(z))
 
 
 @torch.no_grad()
 def prior_sample_means(model, num: int = 100, seed: int = 0) -> torch.Tensor:
-    """Decoder means E[x|z] for ``num`` prior draws z ~ N(0, I) (the paper's "random samples")."""
-    device = next(model.parameters()).device
-    z = torch.randn(num, model.latent_dim, generator=torch.Generator().manual_seed(seed)).to(device)
-    return model.decode_mean(z)
+    """E[x | z] for ``num`` draws of every latent site from the model's prior (the paper's "random
+    samples"), drawn in a forked RNG seeded with ``seed``."""
+    x = _placeholder(model, num)
+    with torch.random.fork_rng(devices=[x.device] if x.device.type == "cuda" else []):
+        torch.manual_seed(seed)
+        values = prior_draws(model, x)
+    return observed_mean(model, x, values)
 
 
 def save_manifold(model, path, image_shape, steps: int = 20) -> None:

@@ -29,9 +29,9 @@ PAPER_SETTINGS = {"init": "paper", "map_prior": True, "batch_size": 100, "num_pa
 LR_CANDIDATES = {"adagrad": [0.01, 0.02, 0.1], "adam": [3e-4, 1e-3, 3e-3]}
 #: The paper's decoders per data set (the hidden width is the table's default, :data:`aevb.config.PAPER_HIDDEN`).
 DATA_SETTINGS = {
-    "mnist": {"model": "bernoulli", "binarize": "static"},
-    "frey": {"model": "gaussian", "binarize": "none"},
-    "fashion-mnist": {"model": "gaussian", "binarize": "none"},
+    "mnist": {"likelihood": "bernoulli", "binarize": "static"},
+    "frey": {"likelihood": "gaussian", "binarize": "none"},
+    "fashion-mnist": {"likelihood": "gaussian", "binarize": "none"},
 }
 LABELS = {"mnist": "MNIST", "frey": "Frey Face", "fashion-mnist": "Fashion-MNIST (stand-in for Frey Face)"}
 #: The flags every figure program offers (besides its own sweep keys); a ``--config`` file may
@@ -42,15 +42,15 @@ FIGURE_KEYS = ("lr_candidates", "lr_search_samples", "train_size", "test_size", 
 def resolve_dataset(settings, log) -> dict:
     """``{"dataset", "label", "fallback", "hidden"}`` for ``--data mnist`` or ``--data frey``
     (Frey Face, or Fashion-MNIST with the reason when Frey Face cannot be read or downloaded);
-    ``hidden`` is ``hidden_dim`` when set, else the paper's width for that data set."""
+    ``hidden`` is ``hidden_dims`` when set, else the paper's one layer for that data set."""
     if settings["data"] == "mnist":
         chosen = {"dataset": "mnist", "label": LABELS["mnist"], "fallback": None}
     else:
         reasons = []
         name = data.continuous_dataset(settings["data_dir"], log=lambda m: (reasons.append(m), log(m)))
         chosen = {"dataset": name, "label": LABELS[name], "fallback": reasons[0] if reasons else None}
-    hidden = settings.run_keys(explicit_only=True).get("hidden_dim")
-    return {**chosen, "hidden": hidden or cfg.PAPER_HIDDEN[chosen["dataset"]]}
+    hidden = settings.run_keys(explicit_only=True).get("hidden_dims")
+    return {**chosen, "hidden": list(hidden or cfg.PAPER_HIDDEN[chosen["dataset"]])}
 
 
 def say_for(settings):

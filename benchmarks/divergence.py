@@ -25,7 +25,7 @@ from aevb.inference.train import COLLAPSE_FACTOR, COLLAPSE_STEPS, TrainingDiverg
 PROGRAM = cli.Program("divergence", __doc__, keys=("train_size", "epochs", "device", "data_dir"))
 
 PAPER = {"init": "paper", "map_prior": True, "optimizer": "adagrad"}
-FASHION = {"dataset": "fashion-mnist", "model": "gaussian", "binarize": "none"}
+FASHION = {"dataset": "fashion-mnist", "likelihood": "gaussian", "binarize": "none"}
 RUNS = {
     "aevb, adam 1e-3 (the default)": {},
     "aevb, adam 3e-3": {"lr": 3e-3},
@@ -39,8 +39,8 @@ RUNS = {
     "wake-sleep, paper settings, Nz 3, adagrad 0.1 (a Figure 2 trial)": {**PAPER, "inference": "wake-sleep", "lr": 0.1, "latent_dim": 3},
     "wake-sleep, paper settings, Nz 200, adagrad 0.02 (a Figure 2 trial)": {**PAPER, "inference": "wake-sleep", "lr": 0.02, "latent_dim": 200},
     "rws k=3": {"inference": "rws", "num_particles": 3},
-    "mcem, Nz 3, 100 hidden, adam 3e-3": {"inference": "mcem", "latent_dim": 3, "hidden_dim": 100, "lr": 3e-3, "ll_estimator": "ais"},
-    "mcem, Nz 3, 100 hidden, paper settings, adagrad 0.1 (a Figure 3 trial)": {**PAPER, "inference": "mcem", "latent_dim": 3, "hidden_dim": 100,
+    "mcem, Nz 3, 100 hidden, adam 3e-3": {"inference": "mcem", "latent_dim": 3, "hidden_dims": [100], "lr": 3e-3, "ll_estimator": "ais"},
+    "mcem, Nz 3, 100 hidden, paper settings, adagrad 0.1 (a Figure 3 trial)": {**PAPER, "inference": "mcem", "latent_dim": 3, "hidden_dims": [100],
                                                                                 "lr": 0.1, "ll_estimator": "ais"},
     "fullcov guide": {"guide": "fullcov"},
     "flow guide (estimator A)": {"guide": "flow"},

@@ -34,15 +34,16 @@ class ReferenceVAE(nn.Module):
 def to_pyro(ref: ReferenceVAE):
     """Our model and guide holding the reference's weights (the same architecture, laid out
     as Pyro modules), so that both are scored by one evaluation module."""
-    from guides import DiagonalGaussianGuide
-    from models import BernoulliVAE
+    from aevb.guides import DiagonalGaussianGuide
+    from aevb.models import BernoulliVAE
 
     data_dim, hidden_dim = ref.enc_hidden.in_features, ref.enc_hidden.out_features
     latent_dim = ref.dec_hidden.in_features
     model = BernoulliVAE(data_dim, latent_dim, hidden_dim).to(ref.enc_hidden.weight.device)
     guide = DiagonalGaussianGuide(data_dim, latent_dim, hidden_dim).to(ref.enc_hidden.weight.device)
-    guide.encoder.hidden.load_state_dict(ref.enc_hidden.state_dict())
-    guide.encoder.out.load_state_dict(ref.enc_out.state_dict())
-    model.decoder.hidden.load_state_dict(ref.dec_hidden.state_dict())
+    encoder = guide.encoders[guide.only_site()]
+    encoder.body.hidden[0].load_state_dict(ref.enc_hidden.state_dict())
+    encoder.head.load_state_dict(ref.enc_out.state_dict())
+    model.decoder.body.hidden[0].load_state_dict(ref.dec_hidden.state_dict())
     model.decoder.out.load_state_dict(ref.dec_out.state_dict())
     return model, guide

@@ -10,12 +10,15 @@
     python examples/mnist_aevb.py --inference mcem --latent-dim 3 --hidden-dim 100 --train-size 1000 \\
         --ll-estimator ais --lr 3e-3 --out runs/mcem
 
-trains the paper's VAE (784-500-Nz, tanh, Bernoulli decoder) with SVI (or IWAE, full VB with a
-posterior over the decoder's weights, or a baseline: wake-sleep, reweighted wake-sleep, Monte
-Carlo EM) and any guide (diagonal, full-covariance, flow, per-datapoint mean field), then writes into
---out: config.yaml (the resolved configuration: --config reruns it), metrics.json, checkpoint.pt,
-samples.png, reconstructions.png, elbo.png and, for --latent-dim 2, manifold.png (the paper's
-Figure 4); with --tensorboard DIR also TensorBoard event files. All numbers are nats per datapoint.
+trains the paper's VAE (784-500-Nz, tanh, Bernoulli decoder) or another model (--model
+hierarchical: two stochastic layers; --model conv; --hidden-dims 200 200: a deeper MLP; see
+docs/models.md) with SVI (or IWAE, full VB with a posterior over the model's weights, or a
+baseline: wake-sleep, reweighted wake-sleep, Monte Carlo EM) and any guide (diagonal,
+full-covariance, flow, per-datapoint mean field), then writes into --out: config.yaml (the
+resolved configuration: --config reruns it), metrics.json, checkpoint.pt, samples.png,
+reconstructions.png, elbo.png and, for two latent numbers per datapoint, manifold.png (the
+paper's Figure 4); with --tensorboard DIR also TensorBoard event files. All numbers are nats
+per datapoint.
 """
 
 import contextlib
@@ -71,7 +74,8 @@ def train_and_evaluate(settings, out: Path, main_process: bool) -> None:
         say(f"data-parallel on {ctx.world_size} processes ({distributed.backend_for(run.train.x.device)}), "
             f"{config['batch_size']} points per process and step")
     say(f"{len(run.train)} training and {len(run.test)} test images on {run.train.x.device}; {config['inference']}, "
-        f"{config['latent_dim']}-d latent, {config['hidden_dim']} hidden, {config['optimizer']} lr {config['lr']:g}")
+        f"--model {config['model']} ({config['latent_dim']}-d latent{', hidden ' + 'x'.join(map(str, config['hidden_dims'])) if config['hidden_dims'] else ''}), "
+        f"{config['optimizer']} lr {config['lr']:g}")
     # metrics.json is rebuilt from the checkpoint's history (never from scratch) and appended to
     state = run.checkpointer(out).restore() if settings["resume"] else None
     before = state.epoch if state is not None else 0
@@ -141,7 +145,7 @@ def save_figures(run, out: Path, metrics: dict, redraw: bool) -> None:
     if run.guide is not None:
         shown = run.test.x[:32]
         wanted["reconstructions.png"] = lambda p: figures.save_reconstructions(*run.scoring_pair(shown), shown, p, shape)
-    if config["latent_dim"] == 2:
+    if figures.has_manifold(run.model):
         wanted["manifold.png"] = lambda p: figures.save_manifold(run.model, p, shape)
     for name, draw in wanted.items():
         if redraw or not (out / name).exists():

@@ -43,7 +43,7 @@ LATENT_DIMS = {"mnist": [3, 5, 10, 20, 200], "frey": [2, 5, 10, 20]}
 BUDGET, EVALS_PER_DECADE = 1_500_000, 5
 STYLE = {"aevb": "tab:red", "wake-sleep": "tab:blue"}
 PROGRAM = cli.Program("paper_figure2", __doc__, config_keys=cfg.RUN_KEYS, keys=(
-    "data", "latent_dims", "methods", "budget", "hidden_dim", "train_eval_points", "bound_samples", "first_eval", "evals_per_decade",
+    "data", "latent_dims", "methods", "budget", "hidden_dims", "train_eval_points", "bound_samples", "first_eval", "evals_per_decade",
     *common.FIGURE_KEYS,
 ))
 
@@ -123,7 +123,7 @@ def draw(settings):
                      "bound_samples": settings["bound_samples"], "latent_dims": latent_dims, "methods": methods},
     })
     with sweep:
-        base = sweep.base_config(dataset, hidden_dim=hidden)
+        base = sweep.base_config(dataset, hidden_dims=hidden)
         sweep.metrics["settings"].update(base)
         PROGRAM.save(settings, sweep.out / "config.yaml")
         evaluate = curves.bound_evaluator(settings["train_eval_points"], num_samples=settings["bound_samples"], seed=settings["seed"])
@@ -131,7 +131,7 @@ def draw(settings):
             sweep.run(run_name(nz, method), {**base, "latent_dim": nz, "inference": method}, targets, evaluate, finish=final_test_bound)
         sweep.close()
         out, runs = sweep.out, sweep.runs
-        title = (f"Figure 2, {chosen['label']}: AEVB vs wake-sleep\n{hidden} hidden units, {base['optimizer']}, "
+        title = (f"Figure 2, {chosen['label']}: AEVB vs wake-sleep\n{'x'.join(map(str, hidden))} hidden units, {base['optimizer']}, "
                  f"{budget:.1e} samples per run; train solid, test dashed")
         paths = plot(runs, latent_dims, methods, title, out / "figure2")
         verdict = {}

@@ -18,7 +18,7 @@ prior) on the first --ais-points points checks the Appendix D numbers.
 Settings as in §5 (N(0, 0.01²) initialisation, the N(0, I) weight prior, M = 100, L = 1,
 Adagrad with the step size chosen per run from {0.01, 0.02, 0.1} on the first samples), with
 Nz = 3 and 100 hidden units; MNIST binarised once (static). These settings define the figure and
-are not flags; a --config file may change any of them (e.g. ``latent_dim: 4``, ``hidden_dim: 50``;
+are not flags; a --config file may change any of them (e.g. ``latent_dim: 4``, ``hidden_dims: [50]``;
 Appendix D needs Nz < 5). MCEM (Appendix E: 10 leapfrog steps per E-step, step size adapted
 toward 90% acceptance, 5 M-step updates per minibatch) runs on the small training set only by
 default, as in the paper ("could not be run efficiently on the full set"); --mcem-on-full adds
@@ -35,7 +35,7 @@ from aevb import paper as common
 METHODS = ("aevb", "wake-sleep", "mcem")
 BUDGET, EVALS_PER_DECADE = 1_000_000, 2
 #: Figure 3's model (§5): Nz = 3 (Appendix D is valid for Nz < 5) and 100 hidden units.
-FIGURE_MODEL = {"latent_dim": 3, "hidden_dim": 100}
+FIGURE_MODEL = {"latent_dim": 3, "hidden_dims": [100]}
 STYLE = {"aevb": "tab:red", "wake-sleep": "tab:blue", "mcem": "tab:green"}
 NAMES = {"aevb": "AEVB", "wake-sleep": "Wake-Sleep", "mcem": "MCEM"}
 PROGRAM = cli.Program("paper_figure3", __doc__, config_keys=cfg.RUN_KEYS, keys=(
@@ -103,7 +103,7 @@ def draw(settings):
             sweep.run(run_name(size, method), {**base, "train_size": size, "inference": method}, targets, evaluate, finish=check)
         sweep.close()
         out, runs, metrics, say = sweep.out, sweep.runs, sweep.metrics, sweep.say
-        title = (f"Figure 3, MNIST: Nz = {base['latent_dim']}, {base['hidden_dim']} hidden units, {base['optimizer']}, {budget:.1e} samples per run\n"
+        title = (f"Figure 3, MNIST: Nz = {base['latent_dim']}, {'x'.join(map(str, base['hidden_dims']))} hidden units, {base['optimizer']}, {budget:.1e} samples per run\n"
                  f"Appendix D on {settings['curve_points']} points (train solid, test dashed); AIS on {ais_points} points at the end (×)")
         paths = plot(runs, sizes, methods, title, out / "figure3")
         metrics["final"] = {name: {**{k: v for k, v in curve["points"][-1].items() if k.endswith("_ll")}, **curve.get("final", {})}

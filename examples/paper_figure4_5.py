@@ -26,7 +26,7 @@ from aevb.files import save_torch
 
 LATENT_DIMS, BUDGET = [2, 5, 10, 20], 1_000_000
 PROGRAM = cli.Program("paper_figure4_5", __doc__, config_keys=cfg.RUN_KEYS, keys=(
-    "data", "latent_dims", "budget", "hidden_dim", "grid", "sample_images", "train_eval_points", "bound_samples", *common.FIGURE_KEYS,
+    "data", "latent_dims", "budget", "hidden_dims", "grid", "sample_images", "train_eval_points", "bound_samples", *common.FIGURE_KEYS,
 ))
 
 
@@ -80,7 +80,7 @@ def draw(settings):
         "settings": {"budget": budget, "latent_dims": latent_dims, "grid": settings["grid"], "sample_images": settings["sample_images"]},
     })
     with sweep:
-        base = sweep.base_config(dataset, hidden_dim=hidden, inference="aevb")
+        base = sweep.base_config(dataset, hidden_dims=hidden, inference="aevb")
         sweep.metrics["settings"].update(base)
         PROGRAM.save(settings, sweep.out / "config.yaml")
         evaluate = curves.bound_evaluator(settings["train_eval_points"], num_samples=settings["bound_samples"], seed=settings["seed"])
@@ -92,7 +92,7 @@ def draw(settings):
             panels.append((nz, torch.load(sweep.out / "runs" / f"nz{nz}" / "images.pt")))
         sweep.close()
         out, runs, metrics = sweep.out, sweep.runs, sweep.metrics
-        label = f"{chosen['label']}, AEVB, {hidden} hidden units, {budget:.1e} samples"
+        label = f"{chosen['label']}, AEVB, {'x'.join(map(str, hidden))} hidden units, {budget:.1e} samples"
         paths = []
         manifold = [images["manifold"] for nz, images in panels if "manifold" in images]
         if manifold:

@@ -18,6 +18,7 @@ from aevb import cli, figures
 from aevb import experiment as exp
 from aevb.files import atomic_path, write_text
 from aevb.folder import RunFolder
+from aevb.inference.latents import LatentLayout
 
 PROGRAM = cli.Program("posterior_diagnostics", __doc__, required=("checkpoint",), keys=(
     "checkpoint", "indices", "num_chains", "num_samples", "warmup", "guide_samples", "data_dir", "seed", "out", "overwrite", "quiet",
@@ -35,7 +36,7 @@ def load(checkpoint, data_dir, progress: bool):
     for test points."""
     path = exp.checkpoint_path(checkpoint)
     config = exp.stored_config(path)
-    if config["inference"] not in exp.GUIDE_FREE and not exp.GUIDE_CLASSES[config["guide"]].amortised:
+    if exp.ALGORITHMS[config["inference"]].needs_guide and not exp.capabilities(config["guide"], config["flow_type"]).amortised:
         raise ValueError(f"the checkpoint's guide ({config['guide']}) has parameters for training points only: it has no q(z|x) for test points to diagnose")
     return exp.load(path, data_dir=data_dir, device="cpu", log=lambda *a: None, progress=progress)
 
@@ -73,7 +74,9 @@ def diagnose(settings, out: Path, plt, pd, diag) -> None:
     if bad:
         raise ValueError(f"indices {bad} out of range: the run's test set has {len(test)} points (0..{len(test) - 1})")
     x = test.x[indices]
-    print(f"{len(x)} test points, {run.config['latent_dim']}-d latent, {run.config['inference']}; sampling p(z|x) with {chains} chains ...")
+    layout = LatentLayout.of(model, x)
+    print(f"{len(x)} test points, --model {run.config['model']} (latent sites {', '.join(f'{n} ({k})' for n, k in zip(layout.sites, layout.sizes))}), "
+          f"{run.config['inference']}; sampling p(z|x) with {chains} chains ...")
     sampling = {"num_chains": chains, "num_samples": draws, "warmup_steps": warmup, "seed": seed, "progress": progress}
     if guide is None:
         posterior, divergences = diag.hmc_inference_data(model, x, indices, **sampling), 0
@@ -93,10 +96,11 @@ def diagnose(settings, out: Path, plt, pd, diag) -> None:
               figures.markdown_table(summary[["mean", "sd", "mcse_mean", "ess_bulk", "ess_tail", "r_hat"]]), "",
               "![trace](trace.png)", ""]
     az = diag.az
-    az.plot_trace(posterior, var_names=["z"], compact=True)
+    az.plot_trace(posterior, compact=True)
     figures.save_figure(plt.gcf(), out / "trace.png", dpi=80)
     plt.close("all")
-    shown = {"latent": list(range(min(model.latent_dim, 5)))}
+    first = layout.sites[0]  # the pair plot shows up to 5 dimensions of the first site
+    shown = {f"{first}_dim": list(range(min(layout.sizes[0], 5)))}
     if guide is not None:
         guide_idata = diag.guide_inference_data(guide, x, indices, num_samples=guide_draws, seed=seed)
         with atomic_path(out / "guide.nc") as tmp:
@@ -110,9 +114,9 @@ def diagnose(settings, out: Path, plt, pd, diag) -> None:
         az.plot_khat(result["khat"], show_bins=True)
         figures.save_figure(plt.gcf(), out / "khat.png", dpi=80)
         plt.close("all")
-        first = {"point": indices[0], **shown}
-        ax = az.plot_pair(guide_idata, var_names=["z"], coords=first, kind="scatter", scatter_kwargs={"alpha": 0.15, "color": "C1"})
-        az.plot_pair(posterior, var_names=["z"], coords=first, kind="scatter", scatter_kwargs={"alpha": 0.5, "color": "C0"}, ax=ax)
+        coords = {"point": indices[0], **shown}
+        ax = az.plot_pair(guide_idata, var_names=[first], coords=coords, kind="scatter", scatter_kwargs={"alpha": 0.15, "color": "C1"})
+        az.plot_pair(posterior, var_names=[first], coords=coords, kind="scatter", scatter_kwargs={"alpha": 0.5, "color": "C0"}, ax=ax)
         plt.gcf().suptitle(f"test point {indices[0]}: NUTS (blue) and the guide (orange)")
         figures.save_figure(plt.gcf(), out / "pair.png", dpi=80)
         plt.close("all")

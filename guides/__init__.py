@@ -1,53 +1,43 @@
-"""Recognition models q(z|x) as Pyro guides; ``GUIDES`` maps ``--guide NAME`` to a factory.
+"""Recognition models q(z|x) as Pyro guides; ``GUIDES`` maps ``--guide NAME`` to a guide class.
 
-Every guide samples the ``"z"`` site inside the ``"data"`` plate with the model's signature
-``guide(x, *, num_data, index=None)``, so it fits every model of the collection with a
-``"z"`` site of its size. A factory takes :class:`GuideSpec`'s fields as keywords.
+Every guide samples its model's local latent sites (the model's ``local_sites``) inside the
+``"data"`` plate with the model's signature ``guide(x, *, num_data, index=None)``, so every
+family fits every model of the collection: one encoder per site for the amortised families
+(diagonal, full-covariance, flow), one table per site for mean field. Each class declares what
+it supports (:class:`Capabilities`); the combination rules read those declarations.
 """
 
-from dataclasses import dataclass
-
-from .amortised import EncoderGuide, FixedLocalGuide, LocalGuide
-from .diagonal import DiagonalGaussianGuide
-from .flow import FLOWS, FlowGuide
-from .fullcov import FullCovarianceGuide
+from .amortised import AmortisedGuide, Capabilities, Encoder, FixedLocalGuide, GuideSpec, LocalGuide, single_site
+from .diagonal import DiagonalFamily, DiagonalGaussianGuide
+from .flow import FLOWS, INVERTIBLE, FlowFamily, FlowGuide
+from .fullcov import FullCovarianceFamily, FullCovarianceGuide
 from .meanfield import MeanFieldGuide
 
 
-@dataclass
-class GuideSpec:
-    """What a guide factory may need: sizes, initialisation, the training-set size (for
-    per-datapoint parameters) and the flow's length and type."""
-
-    data_dim: int
-    latent_dim: int
-    hidden_dim: int = 500
-    init: str = "default"
-    num_data: int = None
-    flow_steps: int = 2
-    flow_type: str = "iaf"
+#: ``--guide NAME`` → guide class, with ``capabilities(flow_type)`` (known before it is built) and
+#: ``from_spec(data_dim, sites, spec)``.
+GUIDES = {"diag": DiagonalGaussianGuide, "fullcov": FullCovarianceGuide, "flow": FlowGuide, "meanfield": MeanFieldGuide}
 
 
-#: The class behind each name: its ``analytic_kl`` and ``amortised`` flags say which
-#: objectives it supports (checked before a run starts).
-GUIDE_CLASSES = {"diag": DiagonalGaussianGuide, "fullcov": FullCovarianceGuide, "flow": FlowGuide, "meanfield": MeanFieldGuide}
-
-GUIDES = {
-    "diag": lambda s: DiagonalGaussianGuide(s.data_dim, s.latent_dim, s.hidden_dim, s.init),
-    "fullcov": lambda s: FullCovarianceGuide(s.data_dim, s.latent_dim, s.hidden_dim, s.init),
-    "flow": lambda s: FlowGuide(s.data_dim, s.latent_dim, s.hidden_dim, s.init, flow_steps=s.flow_steps, flow_type=s.flow_type),
-    "meanfield": lambda s: MeanFieldGuide(s.num_data, s.data_dim, s.latent_dim),
-}
-
-
-def make_guide(name: str, **spec) -> LocalGuide:
-    """The guide registered as ``name``, built from :class:`GuideSpec` fields."""
+def capabilities(name: str, flow_type: str = "iaf") -> Capabilities:
+    """The declared capabilities of the guide family ``name`` (a flow's depend on its type)."""
     if name not in GUIDES:
         raise ValueError(f"guide must be one of {sorted(GUIDES)}, got {name!r}")
-    return GUIDES[name](GuideSpec(**spec))
+    return GUIDES[name].capabilities(flow_type)
+
+
+def make_guide(name: str, model=None, *, data_dim: int = None, latent_dim: int = None, hidden_dim=500, **spec) -> LocalGuide:
+    """The guide registered as ``name`` for every local site of ``model``, or, given
+    ``data_dim, latent_dim, hidden_dim`` instead, for the paper's one-site VAE; ``spec`` holds
+    :class:`GuideSpec`'s fields."""
+    if name not in GUIDES:
+        raise ValueError(f"guide must be one of {sorted(GUIDES)}, got {name!r}")
+    sites = model.local_sites if model is not None else single_site(latent_dim, hidden_dim)
+    return GUIDES[name].from_spec(model.data_dim if model is not None else data_dim, sites, GuideSpec(**spec))
 
 
 __all__ = [
-    "GUIDES", "GUIDE_CLASSES", "GuideSpec", "make_guide", "LocalGuide", "EncoderGuide", "FixedLocalGuide",
-    "DiagonalGaussianGuide", "FullCovarianceGuide", "FlowGuide", "FLOWS", "MeanFieldGuide",
+    "GUIDES", "Capabilities", "GuideSpec", "capabilities", "make_guide", "LocalGuide", "AmortisedGuide", "Encoder", "FixedLocalGuide",
+    "DiagonalFamily", "DiagonalGaussianGuide", "FullCovarianceFamily", "FullCovarianceGuide", "FlowFamily", "FlowGuide", "FLOWS",
+    "MeanFieldGuide", "single_site",
 ]

@@ -1,23 +1,51 @@
-"""The amortised diagonal Gaussian recognition model q_φ(z|x) (§3, Appendix C.2)."""
+"""The diagonal Gaussian family: the paper's recognition model q_φ(z|x) = N(μ, diag σ²) (§3, Appendix C.2)."""
 
 import pyro.distributions as dist
+import torch
+from torch import nn
 
-from .amortised import EncoderGuide, diagonal_scale
+from .amortised import AmortisedGuide, diagonal_scale
 
 
-class DiagonalGaussianGuide(EncoderGuide):
-    """q_φ(z|x) = N(μ, diag σ²) with ``h = tanh(W₃ x + b₃)``, ``μ = W₄ h + b₄``,
-    ``log σ² = W₅ h + b₅`` (Appendix C.2); W₄ and W₅ are stored as one linear layer.
+class DiagonalFamily(nn.Module):
+    """q(z | λ) = N(μ, diag σ²) with λ = (μ, log σ²): 2·size local parameters per site. Its KL to
+    a N(0, I) prior is analytic (Appendix B), which estimator B uses."""
 
-    A Pyro guide with the model's signature ``guide(x, *, num_data, index=None)``,
-    sampling the same ``"z"`` site inside the same ``"data"`` plate. Its KL to the prior
-    N(0, I) is analytic (Appendix B), which :class:`pyro.infer.TraceMeanField_ELBO` uses.
-    Local parameters λ = (μ, log σ²).
-    """
+    analytic_kl = True
+    density_anywhere = True
 
-    def __init__(self, data_dim: int = 784, latent_dim: int = 20, hidden_dim: int = 500, init: str = "default"):
-        super().__init__(data_dim, latent_dim, hidden_dim, 2 * latent_dim, init)
+    def __init__(self, size: int, features: int = None):
+        super().__init__()
+        self.size = size
 
-    def family(self, params):
-        loc, logvar = params.split(self.latent_dim, dim=-1)
+    @staticmethod
+    def head_dim(size: int, features: int) -> int:
+        return 2 * size
+
+    def num_local(self) -> int:
+        return 2 * self.size
+
+    def local(self, head: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+        """λ from the encoder's head output (and features, which this family does not read)."""
+        return head
+
+    def distribution(self, params: torch.Tensor):
+        loc, logvar = params.split(self.size, dim=-1)
         return dist.Normal(loc, diagonal_scale(logvar)).to_event(1)
+
+    def code(self, params: torch.Tensor) -> torch.Tensor:
+        """The point summary of q (its mean)."""
+        return params[..., : self.size]
+
+    def prior_parameters(self, num: int, like: torch.Tensor) -> torch.Tensor:
+        """λ of q = N(0, I): where a fit for new points starts."""
+        return like.new_zeros(num, self.num_local())
+
+
+class DiagonalGaussianGuide(AmortisedGuide):
+    """q_φ(z|x) = N(μ, diag σ²) with ``h = tanh(W₃ x + b₃)``, ``μ = W₄ h + b₄``,
+    ``log σ² = W₅ h + b₅`` (Appendix C.2; W₄ and W₅ are one linear head), for every local site
+    of a model (``AmortisedGuide.for_model``) or, with the arguments below, for one site ``"z"``
+    of size ``latent_dim`` encoded by ``hidden_dim`` tanh units (the paper's VAE)."""
+
+    family_class = DiagonalFamily

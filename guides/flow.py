@@ -1,63 +1,94 @@
-"""The amortised diagonal Gaussian followed by K conditional normalising-flow steps."""
+"""The normalising-flow family: a diagonal Gaussian followed by K conditional flows."""
 
-import pyro
 import pyro.distributions as dist
 import torch
 from pyro.distributions import transforms as T
 from torch import nn
 
-from aevb.models.networks import make_mlp
+from .amortised import AmortisedGuide, Capabilities, diagonal_scale
 
-from .amortised import EncoderGuide, diagonal_scale
-
-#: ``flow_type`` → factory(latent_dim, context_dim) of one conditional transform from
-#: :mod:`pyro.distributions.transforms`.
+#: ``flow_type`` → factory(size, context_dim) of one conditional transform from
+#: :mod:`pyro.distributions.transforms`, and whether it has an inverse (so that log q can be
+#: evaluated at a point the flow did not produce).
 FLOWS = {
-    "iaf": lambda latent_dim, context_dim: T.conditional_affine_autoregressive(latent_dim, context_dim),
+    "iaf": lambda size, context_dim: T.conditional_affine_autoregressive(size, context_dim),
     "planar": T.conditional_planar,
     "radial": T.conditional_radial,
 }
+INVERTIBLE = {"iaf": True, "planar": False, "radial": False}
 
 
-class FlowGuide(EncoderGuide):
-    """q_φ(z|x): z₀ ~ N(μ, diag σ²) from the paper's encoder, then z = f_K ∘ … ∘ f₁(z₀) with
-    each f_k a conditional flow (inverse autoregressive by default, Kingma et al. 2016;
-    planar or radial, Rezende & Mohamed 2015) conditioned on the encoder's hidden state h.
+class FlowFamily(nn.Module):
+    """q(z | λ): z₀ ~ N(μ, diag σ²), then z = f_K ∘ … ∘ f₁(z₀) with each f_k a conditional flow
+    (inverse autoregressive by default, Kingma et al. 2016; planar or radial, Rezende &
+    Mohamed 2015) conditioned on the site encoder's features h.
 
-    Local parameters λ = (μ, log σ², h). The density of a sample is exact (Pyro's transforms
-    cache their inputs), but KL(q ‖ p) has no closed form: use estimator A, IWAE or any
-    objective that needs only log q(z|x).
+    λ = (μ, log σ², h). The density of a sample the flow drew is exact (Pyro's transforms cache
+    their inputs), but KL(q ‖ p) has no closed form: estimator A, IWAE or any objective that
+    needs only log q(z|x). Planar and radial flows have no inverse, so log q at a point the flow
+    did not draw (AIS from the guide, reweighted wake-sleep) is not available with them.
     """
 
     analytic_kl = False
 
-    def __init__(self, data_dim: int = 784, latent_dim: int = 20, hidden_dim: int = 500, init: str = "default",
-                 flow_steps: int = 2, flow_type: str = "iaf"):
+    def __init__(self, size: int, features: int, flow_steps: int = 2, flow_type: str = "iaf"):
+        super().__init__()
         if flow_type not in FLOWS:
             raise ValueError(f"flow_type must be one of {sorted(FLOWS)}, got {flow_type!r}")
         if not isinstance(flow_steps, int) or flow_steps < 1:
             raise ValueError(f"flow_steps must be a positive integer, got {flow_steps!r}")
-        super().__init__(data_dim, latent_dim, hidden_dim, 2 * latent_dim + hidden_dim, init, head_dim=2 * latent_dim)
-        self.flow_steps, self.flow_type = flow_steps, flow_type
-        self.flows = nn.ModuleList(FLOWS[flow_type](latent_dim, hidden_dim) for _ in range(flow_steps))
+        self.size, self.features, self.flow_steps, self.flow_type = size, features, flow_steps, flow_type
+        self.flows = nn.ModuleList(FLOWS[flow_type](size, features) for _ in range(flow_steps))
 
-    def local_parameters(self, x, index=None):
-        h = torch.tanh(self.encoder.hidden(x))
-        return torch.cat([self.encoder.out(h), h], dim=-1)
+    @property
+    def density_anywhere(self) -> bool:
+        return INVERTIBLE[self.flow_type]
 
-    def family(self, params):
-        d = self.latent_dim
+    @staticmethod
+    def head_dim(size: int, features: int) -> int:
+        return 2 * size
+
+    def num_local(self) -> int:
+        return 2 * self.size + self.features
+
+    def local(self, head, features):
+        return torch.cat([head, features], dim=-1)
+
+    def distribution(self, params):
+        d = self.size
         loc, logvar, h = params[..., :d], params[..., d : 2 * d], params[..., 2 * d :]
         base = dist.Normal(loc, diagonal_scale(logvar)).to_event(1)
         return dist.TransformedDistribution(base, [flow.condition(h) for flow in self.flows])
 
-    def family_code(self, params):
-        q = self.family(params)
+    def code(self, params):
+        """The base distribution's mean pushed through the flows."""
+        q = self.distribution(params)
         z = q.base_dist.mean
         for transform in q.transforms:
             z = transform(z)
         return z
 
-    def register(self):
-        super().register()
-        pyro.module("flows", self.flows)
+    def prior_parameters(self, num: int, like: torch.Tensor) -> torch.Tensor:
+        return like.new_zeros(num, self.num_local())
+
+
+class FlowGuide(AmortisedGuide):
+    """The amortised flow guide for every local site (or, with ``data_dim, latent_dim,
+    hidden_dim``, the paper's one site): each site's diagonal Gaussian from its encoder, then
+    ``flow_steps`` conditional flows of type ``flow_type`` conditioned on the encoder's features."""
+
+    family_class = FlowFamily
+
+    @classmethod
+    def capabilities(cls, flow_type: str = "iaf") -> Capabilities:
+        """As every amortised guide's, with log q anywhere only for an invertible flow type."""
+        return Capabilities(amortised=True, analytic_kl=False, density_anywhere=INVERTIBLE[flow_type], per_point_state=False)
+
+    @classmethod
+    def from_spec(cls, data_dim, sites, spec):
+        return cls(data_dim, init=spec.init, sites=sites, flow_steps=spec.flow_steps, flow_type=spec.flow_type)
+
+    def __init__(self, data_dim: int = 784, latent_dim: int = 20, hidden_dim=500, init: str = "default", *, sites=None,
+                 flow_steps: int = 2, flow_type: str = "iaf"):
+        super().__init__(data_dim, latent_dim, hidden_dim, init, sites=sites, flow_steps=flow_steps, flow_type=flow_type)
+        self.flow_steps, self.flow_type = flow_steps, flow_type

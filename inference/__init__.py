@@ -4,12 +4,14 @@ This package holds algorithms and estimators only; turning a configuration into 
 model, guide, algorithm, optimiser) is :mod:`aevb.experiment`'s work, one layer above.
 """
 
-from . import diagnostics, distributed, progress
+from . import diagnostics, distributed, latents, progress
 from .aevb import AEVB
+from .algorithm import Algorithm
 from .checkpoint import Checkpointer, CheckpointError, TrainState, load_checkpoint, save_checkpoint
 from .evaluate import elbo_per_point, evaluate_elbo, evaluate_log_likelihood, log_likelihood_per_point
 from .full_vb import FullVB
 from .iwae import IWAE
+from .loglik import LL_ESTIMATORS, LogLikelihoodEstimator
 from .marginal import ais_log_likelihood, appendix_d_log_likelihood
 from .mcem import MonteCarloEM
 from .optim import make_optimizer
@@ -18,7 +20,11 @@ from .rws import RWS
 from .train import TrainingDiverged, fit
 from .wake_sleep import WakeSleep
 
+#: ``--inference NAME`` → algorithm class (its declarations: :class:`~aevb.inference.algorithm.Algorithm`).
+ALGORITHMS = {cls.name: cls for cls in (AEVB, IWAE, FullVB, WakeSleep, RWS, MonteCarloEM)}
+
 __all__ = [
+    "ALGORITHMS", "Algorithm", "LL_ESTIMATORS", "LogLikelihoodEstimator", "latents",
     "AEVB", "IWAE", "FullVB", "MonteCarloEM", "RWS", "WakeSleep", "Checkpointer", "CheckpointError", "TrainState", "TrainingDiverged",
     "ais_log_likelihood", "amortisation_gap", "appendix_d_log_likelihood", "diagnostics", "distributed", "elbo_per_point",
     "evaluate_elbo", "evaluate_log_likelihood", "fit", "load_checkpoint", "log_likelihood_per_point", "make_optimizer", "progress",

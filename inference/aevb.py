@@ -3,6 +3,7 @@
 import torch
 from pyro.infer import Trace_ELBO, TraceMeanField_ELBO
 
+from .algorithm import Algorithm
 from .jit import JIT_ESTIMATORS, ShapeKeyed
 
 #: Estimator A (eq. 6): Monte Carlo estimate of E_q[log p(x, z) − log q(z|x)].
@@ -11,7 +12,7 @@ from .jit import JIT_ESTIMATORS, ShapeKeyed
 ESTIMATORS = {"A": Trace_ELBO, "B": TraceMeanField_ELBO}
 
 
-class AEVB:
+class AEVB(Algorithm):
     """Minibatch AEVB (Algorithm 1): the loss is −L̃ᴹ, the SGVB estimate of the full-data bound.
 
     Uses Pyro's ``ELBOModule`` route (``elbo(model, guide)``, then one torch optimiser
@@ -20,7 +21,7 @@ class AEVB:
     parameter tensor and so cannot use the fused multi-tensor kernels.
 
     :param model: a model of this collection, ``model(x, *, num_data, index)``.
-    :param guide: a guide with the same signature and a ``"z"`` site.
+    :param guide: a guide with the same signature that samples the model's local sites.
     :param str estimator: ``"A"`` (generic, :class:`~pyro.infer.Trace_ELBO`) or ``"B"``
         (analytic KL, :class:`~pyro.infer.TraceMeanField_ELBO`; needs a guide whose KL to the
         prior is known in closed form).
@@ -34,6 +35,12 @@ class AEVB:
     """
 
     name = "aevb"
+    uses_estimator = True
+    supports_jit = True
+
+    @classmethod
+    def from_config(cls, model, guide, config, num_data):
+        return cls(model, guide, estimator=config["estimator"], num_particles=config["num_particles"], jit=config["jit"])
 
     def __init__(self, model, guide, estimator: str = "B", num_particles: int = 1, jit: bool = False, vectorize_particles: bool = True):
         if estimator not in ESTIMATORS:

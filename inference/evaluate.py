@@ -18,6 +18,7 @@ import math
 import pyro
 import pyro.poutine as poutine
 import torch
+from pyro.poutine.util import site_is_subsample
 
 from . import distributed
 
@@ -26,13 +27,18 @@ MAX_CHUNK_ELEMENTS = 1 << 24
 
 
 def site_log_prob_sum(trace, names=None):
-    """Σ over the trace's sample sites (all, or those in ``names``) of their *unscaled*
-    log-densities, keeping batch dimensions: the plate's N/M scale plays no part."""
+    """Σ over the trace's sample sites (all, or those in ``names``; never a plate's subsample index)
+    of their *unscaled* log-densities, keeping batch dimensions: the plate's N/M scale plays no part."""
     total = 0.0
     for name, site in trace.nodes.items():
-        if site["type"] == "sample" and name != "data" and (names is None or name in names):
+        if site["type"] == "sample" and not site_is_subsample(site) and (names is None or name in names):
             total = total + site["fn"].log_prob(site["value"])
     return total
+
+
+def importance_sampled_log_likelihood(log_w: torch.Tensor) -> torch.Tensor:
+    """log (1/S) Σ_s w_s of every point from log-weights of shape (S, B) (Burda et al. 2015, eq. 14)."""
+    return torch.logsumexp(log_w, 0) - math.log(log_w.shape[0])
 
 
 def guide_and_model_traces(model, guide, x: torch.Tensor, **kwargs):

@@ -4,16 +4,17 @@ import torch
 from torch import nn
 
 from aevb.guides.global_latents import global_autoguide, kl_to_normal_prior, posterior_means
-from aevb.models.bayesian import BayesianDecoderVAE
+from aevb.models.bayesian import BayesianModel
 
 from .aevb import AEVB
+from .algorithm import Algorithm
 
 
-class FullVB(nn.Module):
-    """AEVB on p(θ) Πᵢ p(zᵢ) p(xᵢ|zᵢ, θ) with q(θ) Πᵢ q(zᵢ|xᵢ) (Appendix F).
+class FullVB(nn.Module, Algorithm):
+    """AEVB on p(θ) Πᵢ p(zᵢ, xᵢ | θ) with q(θ) Πᵢ q(zᵢ|xᵢ) (Appendix F), for any model of the collection.
 
-    * the model is :class:`~aevb.models.bayesian.BayesianDecoderVAE`: N(0, prior_scale² I) priors on
-      every decoder weight through :class:`pyro.nn.PyroSample`;
+    * the model is :class:`~aevb.models.bayesian.BayesianModel`: N(0, prior_scale² I) priors on
+      every weight of the model through :class:`pyro.nn.PyroSample`;
     * q(θ) is one of Pyro's AutoGuides over the weight sites only
       (:func:`aevb.guides.global_latents.global_autoguide`; by default mean-field
       :class:`~pyro.infer.autoguide.AutoNormal`), its means initialised at the base decoder's
@@ -31,15 +32,22 @@ class FullVB(nn.Module):
     """
 
     name = "full-vb"
+    needs_amortised_guide = True  # q(z|x) runs on any x: the model at q(θ)'s mean is scored on test points
+    uses_estimator = True
+    infers_weights = True
+
+    @classmethod
+    def from_config(cls, model, guide, config, num_data):
+        return cls(model, guide, estimator=config["estimator"], num_particles=config["num_particles"], global_guide=config["global_guide"])
 
     def __init__(self, model, guide, estimator: str = "B", num_particles: int = 1, prior_scale: float = 1.0,
                  init_scale: float = 0.01, global_guide: str = "normal"):
         super().__init__()
         if not getattr(guide, "amortised", False):
             raise ValueError("full VB combines q(θ) with an amortised local guide (diag, fullcov or flow)")
-        self.bayes = BayesianDecoderVAE(model, prior_scale)
+        self.bayes = BayesianModel(model, prior_scale)
         self.local = guide
-        start = dict(zip(self.bayes.site_names(), (p.detach() for p in model.decoder.parameters())))
+        start = {name: p.detach() for name, p in model.named_parameters()}  # the weight sites are named like the parameters
         self.weights = global_autoguide(self.bayes, self.bayes.site_names(), global_guide, start, init_scale)
         self._setup(model)
         # Particles one after another: each draws its own θ, which the decoder's layers take unbatched.

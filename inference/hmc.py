@@ -1,28 +1,29 @@
 """Hamiltonian Monte Carlo on many independent posteriors at once (one per data point).
 
 Used by Monte Carlo EM (Appendix E), the Appendix D estimator and annealed importance
-sampling. Leapfrog integration is Pyro's :func:`pyro.ops.integrator.velocity_verlet`; it
-multiplies by the step size, so a column of per-datapoint step sizes broadcasts, and its
-``potential_fn`` returns the sum of the points' potential energies, which has the right
-gradient for each point because the points are independent. Accept/reject needs each
-point's own energy, computed here.
+sampling. A chain moves one datapoint's packed vector of all its local latents
+(:class:`~aevb.inference.latents.LatentLayout`). Leapfrog integration is Pyro's
+:func:`pyro.ops.integrator.velocity_verlet`; it multiplies by the step size, so a column of
+per-datapoint step sizes broadcasts, and its ``potential_fn`` returns the sum of the points'
+potential energies, which has the right gradient for each point because the points are
+independent. Accept/reject needs each point's own energy, computed here.
 """
 
 import math
 
-import pyro.poutine as poutine
 import torch
 from pyro.ops.integrator import velocity_verlet
 
-from .evaluate import site_log_prob_sum
+from .latents import LatentLayout, log_joint_per_point
+
+#: The name of the one packed state in velocity_verlet's dictionaries (not a model site).
+STATE = "latents"
 
 
-def log_joint_per_point(model, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-    """log p(x_i, z_i) of each row, from the model's own Pyro trace (unscaled by the plate).
-
-    ``z`` may carry leading sample dimensions: shape (..., len(x), latent_dim).
-    """
-    return site_log_prob_sum(poutine.trace(poutine.condition(model, data={"z": z})).get_trace(x, num_data=len(x)))
+def packed_log_joint(model, x: torch.Tensor, layout: LatentLayout):
+    """``log_density(vectors) -> log p(xᵢ, zᵢ)`` per datapoint, for packed latent vectors of shape
+    ``(..., len(x), layout.size)``."""
+    return lambda vectors: log_joint_per_point(model, x, layout.unflatten(vectors))
 
 
 class PerPointHMC:
@@ -53,10 +54,10 @@ class PerPointHMC:
             with torch.no_grad():
                 energy = self._energy(z, r)
             z_new, r_new, _, _ = velocity_verlet(
-                {"z": z.detach()}, {"z": r}, lambda p: -self.log_density(p["z"]).sum(), lambda r: r,
+                {STATE: z.detach()}, {STATE: r}, lambda p: -self.log_density(p[STATE]).sum(), lambda r: r,
                 step_size.unsqueeze(-1), self.num_leapfrog,
             )
-            z_new, r_new = z_new["z"].detach(), r_new["z"].detach()
+            z_new, r_new = z_new[STATE].detach(), r_new[STATE].detach()
         with torch.no_grad():
             delta = energy - self._energy(z_new, r_new)
             delta = torch.where(torch.isnan(delta), torch.full_like(delta, -math.inf), delta)

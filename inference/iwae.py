@@ -4,10 +4,11 @@ import math
 
 import torch
 
+from .algorithm import Algorithm
 from .evaluate import log_importance_weights
 
 
-class IWAE:
+class IWAE(Algorithm):
     """Maximise the k-sample importance-weighted bound of every datapoint,
 
         L_k(xᵢ) = E[log (1/k) Σ_s p(xᵢ, z_s) / q(z_s|xᵢ)],  z_1..z_k ~ q(z|xᵢ),
@@ -24,6 +25,10 @@ class IWAE:
     """
 
     name = "iwae"
+
+    @classmethod
+    def from_config(cls, model, guide, config, num_data):
+        return cls(model, guide, num_particles=config["num_particles"])
 
     def __init__(self, model, guide, num_particles: int = 5):
         if not isinstance(num_particles, int) or num_particles < 1:

@@ -3,6 +3,8 @@
 Both return per-datapoint estimates of log p(x) in nats, vectorised over points (and
 chains), chunked over points to bound memory, and seeded in a forked RNG like
 :mod:`aevb.inference.evaluate` (whose importance-sampling estimator uses the guide as proposal).
+They work on every local latent site of the model at once: each datapoint's latents packed
+into one vector by :class:`~aevb.inference.latents.LatentLayout`.
 """
 
 import math
@@ -10,17 +12,21 @@ import math
 import torch
 
 from .evaluate import seeded_point_batches
-from .hmc import PerPointHMC, log_joint_per_point
+from .hmc import PerPointHMC, packed_log_joint
+from .latents import LatentLayout, guide_draws, guide_log_density, log_densities_per_point, prior_draws, traced
 
 
 def hmc_posterior_samples(model, x, num_samples: int, *, burn_in: int = 100, num_leapfrog: int = 4,
-                          initial_step_size: float = 0.1, z_init=None, step=None):
+                          initial_step_size: float = 0.1, z_init=None, step=None, layout: LatentLayout = None):
     """``num_samples`` draws per point from p(z|x) by HMC (one draw per transition after
-    ``burn_in`` adapting transitions; step sizes are frozen while collecting): shape (S, B, K).
-    ``step()``, when given, is called after every transition (progress)."""
+    ``burn_in`` adapting transitions; step sizes are frozen while collecting), every local latent
+    packed by ``layout`` (default: the model's): shape (S, B, layout.size). The chains start at
+    ``z_init`` (packed), else at a draw from the prior. ``step()``, when given, is called after
+    every transition (progress)."""
     step = step or (lambda: None)
-    kernel = PerPointHMC(lambda z: log_joint_per_point(model, x, z), num_leapfrog)
-    z = torch.randn(len(x), model.latent_dim, dtype=x.dtype, device=x.device) if z_init is None else z_init
+    layout = layout or LatentLayout.of(model, x)
+    kernel = PerPointHMC(packed_log_joint(model, x, layout), num_leapfrog)
+    z = layout.flatten(prior_draws(model, x)) if z_init is None else z_init
     step_size = torch.full((len(x),), initial_step_size, dtype=x.dtype, device=x.device)
     for _ in range(burn_in):
         z, _, step_size = kernel(z, step_size, adapt=True)
@@ -34,14 +40,17 @@ def hmc_posterior_samples(model, x, num_samples: int, *, burn_in: int = 100, num
 
 
 @torch.no_grad()
-def best_prior_draws(model, x, num_draws: int) -> torch.Tensor:
-    """For each point, the one of ``num_draws`` draws z ~ p(z) with the largest log p(x, z):
-    a start for a posterior chain that needs no encoder (so every algorithm is scored alike)."""
+def best_prior_draws(model, x, num_draws: int, layout: LatentLayout = None) -> torch.Tensor:
+    """For each point, the one of ``num_draws`` draws z ~ p(z) (all local latents, packed by
+    ``layout``) with the largest log p(x, z): a start for a posterior chain that needs no encoder
+    (so every algorithm is scored alike)."""
+    layout = layout or LatentLayout.of(model, x)
+    log_joint_of = packed_log_joint(model, x, layout)
     best_z, best = None, None
     chunk = max(1, (1 << 24) // (len(x) * x.shape[-1]))
     for start in range(0, num_draws, chunk):
-        z = torch.randn(min(chunk, num_draws - start), len(x), model.latent_dim, dtype=x.dtype, device=x.device)
-        log_joint = log_joint_per_point(model, x, z)
+        z = layout.flatten(prior_draws(model, x, min(chunk, num_draws - start)))
+        log_joint = log_joint_of(z)
         value, which = log_joint.max(0)
         pick = z[which, torch.arange(len(x), device=x.device)]
         if best is None:
@@ -77,16 +86,18 @@ def appendix_d_log_likelihood(model, x, *, num_samples: int = 50, burn_in: int =
         raise ValueError("appendix-d needs at least 4 posterior samples per point")
 
     def estimate(xb, step):
-        z_init = best_prior_draws(model, xb, init_draws) if init_draws > 0 else None
-        samples = hmc_posterior_samples(model, xb, num_samples, burn_in=burn_in, num_leapfrog=num_leapfrog, z_init=z_init, step=step)
+        layout = LatentLayout.of(model, xb)
+        z_init = best_prior_draws(model, xb, init_draws, layout) if init_draws > 0 else None
+        samples = hmc_posterior_samples(model, xb, num_samples, burn_in=burn_in, num_leapfrog=num_leapfrog, z_init=z_init, step=step,
+                                        layout=layout)
         fit, held_out = samples[: num_samples // 2], samples[num_samples // 2 :]
         mean = fit.mean(0)
         centred = fit - mean
         cov = torch.einsum("sbi,sbj->bij", centred, centred) / (len(fit) - 1)
-        cov = cov + 1e-6 * torch.eye(model.latent_dim, device=xb.device)
+        cov = cov + 1e-6 * torch.eye(layout.size, device=xb.device)
         q = torch.distributions.MultivariateNormal(mean, covariance_matrix=cov)
         with torch.no_grad():
-            log_ratio = q.log_prob(held_out) - log_joint_per_point(model, xb, held_out)
+            log_ratio = q.log_prob(held_out) - packed_log_joint(model, xb, layout)(held_out)
         return -(torch.logsumexp(log_ratio, 0) - math.log(len(held_out)))
 
     desc = progress if isinstance(progress, str) else f"Appendix D log-likelihood ({num_samples} HMC samples per point)"
@@ -115,25 +126,37 @@ def ais_log_likelihood(model, x, *, guide=None, num_chains: int = 16, num_steps:
         raise ValueError("ais needs num_steps, num_chains and pilot_chains >= 1")
     betas = torch.cat([torch.zeros(1), torch.logspace(-4, 0, num_steps)]).tolist()
 
+    if guide is not None and not getattr(guide, "density_anywhere", False):
+        raise ValueError(f"AIS from the guide evaluates log q at points the guide did not draw, which {type(guide).__name__} cannot "
+                         "(planar and radial flows have no inverse); use AIS from the prior or another estimator")
+
     def anneal(xb, chains, advance, step_sizes=None):
         """Run ``chains`` chains per point; adapt and record step sizes when none are given."""
         b = len(xb)
         x_rep = xb.repeat(chains, 1)  # chain c of point i sits at row c * b + i
-        if guide is None:
-            z = torch.randn(len(x_rep), model.latent_dim, dtype=xb.dtype, device=xb.device)
-            log_p0 = lambda z: torch.distributions.Normal(0.0, 1.0).log_prob(z).sum(-1)  # noqa: E731
-        else:
-            with torch.no_grad():
-                q = guide.posterior(x_rep)
-                z = q.sample()
-            log_p0 = q.log_prob
+        layout = LatentLayout.of(model, x_rep)
+
+        def densities(z):
+            """(log p₀(z), log p(x, z)) per chain: the prior and the likelihood from one trace of the model."""
+            values = layout.unflatten(z)
+            prior, likelihood = log_densities_per_point(traced(model, x_rep, values))
+            start = prior if guide is None else guide_log_density(guide, x_rep, values)
+            return start, prior + likelihood
+
+        def tempered(z, beta):
+            start, joint = densities(z)
+            return (1 - beta) * start + beta * joint
+
+        with torch.no_grad():
+            z = layout.flatten(prior_draws(model, x_rep) if guide is None else guide_draws(guide, x_rep))
         log_w = torch.zeros(len(x_rep), dtype=xb.dtype, device=xb.device)
         step = torch.full((len(x_rep),), 0.1, dtype=xb.dtype, device=xb.device)
         recorded = []
         for t, (prev, beta) in enumerate(zip(betas[:-1], betas[1:])):
             with torch.no_grad():
-                log_w += (beta - prev) * (log_joint_per_point(model, x_rep, z) - log_p0(z))
-            kernel = PerPointHMC(lambda z, beta=beta: (1 - beta) * log_p0(z) + beta * log_joint_per_point(model, x_rep, z), num_leapfrog)
+                start, joint = densities(z)
+                log_w += (beta - prev) * (joint - start)
+            kernel = PerPointHMC(lambda z, beta=beta: tempered(z, beta), num_leapfrog)
             if step_sizes is None:
                 recorded.append(step.reshape(chains, b).log().mean(0).exp())  # per point, over pilot chains
                 z, _, step = kernel(z, step, adapt=True)

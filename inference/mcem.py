@@ -3,14 +3,18 @@
 import torch
 from torch import nn
 
-from .hmc import PerPointHMC, log_joint_per_point
+from .algorithm import Algorithm
+from .hmc import PerPointHMC, packed_log_joint
+from .latents import LatentLayout, prior_draws
 
 
-class MonteCarloEM(nn.Module):
-    """Monte Carlo EM (Appendix E): no encoder, a persistent posterior sample of z per training point.
+class MonteCarloEM(nn.Module, Algorithm):
+    """Monte Carlo EM (Appendix E): no encoder, a persistent posterior sample of the latents per training point.
 
-    For each minibatch, the E-step runs one HMC transition (``num_leapfrog`` = 10 leapfrog
-    steps) on the minibatch's z, with one step size per datapoint adapted continuously toward
+    Every local latent site of the model is kept, packed per point
+    (:class:`~aevb.inference.latents.LatentLayout`), started from a draw of the prior. For each
+    minibatch, the E-step runs one HMC transition (``num_leapfrog`` = 10 leapfrog steps) on the
+    minibatch's latents, with one step size per datapoint adapted continuously toward
     90% acceptance and accept/reject per datapoint, all vectorised (:class:`PerPointHMC`).
     The M-step then takes ``updates_per_batch`` = 5 optimiser steps on θ with those samples,
     each following the gradient of (N/M) Σᵢ log p_θ(xᵢ, zᵢ) (the plate's scale, eq. 8).
@@ -21,17 +25,26 @@ class MonteCarloEM(nn.Module):
     """
 
     name = "mcem"
+    needs_guide = False
+    data_parallel = False  # a chain per training point
     updates_per_batch = 5
     train_metric = "train_log_joint"
+
+    @classmethod
+    def from_config(cls, model, guide, config, num_data):
+        return cls(model, num_data=num_data)
 
     def __init__(self, model, guide=None, *, num_data: int, num_leapfrog: int = 10, target_accept: float = 0.9,
                  initial_step_size: float = 0.05, **unused):
         super().__init__()
         if guide is not None:
-            raise ValueError("mcem uses no encoder: it keeps a posterior sample of z for every training point instead")
+            raise ValueError("mcem uses no encoder: it keeps a posterior sample of the latents for every training point instead")
         object.__setattr__(self, "model", model)  # not a submodule: state_dict holds the chains only
         device = next(model.parameters()).device
-        self.register_buffer("z", torch.randn(num_data, model.latent_dim, device=device))
+        one = torch.zeros(1, model.data_dim, device=device)  # its values are not read: prior draws only
+        self.layout = LatentLayout.of(model, one)
+        chunks = [min(1024, num_data - start) for start in range(0, num_data, 1024)]  # the decoder runs on every draw: bounded memory
+        self.register_buffer("latents", torch.cat([self.layout.flatten(prior_draws(model, one, n))[:, 0] for n in chunks]))
         self.register_buffer("step_size", torch.full((num_data,), float(initial_step_size), device=device))
         self.register_buffer("accept_prob", torch.zeros(num_data, device=device))
         self.num_leapfrog, self.target_accept = num_leapfrog, target_accept
@@ -41,17 +54,17 @@ class MonteCarloEM(nn.Module):
 
     def e_step(self, x, index, adapt: bool = True):
         """One HMC transition of the points ``index`` of the training set, targeting p_θ(z|x)."""
-        kernel = PerPointHMC(lambda z: log_joint_per_point(self.model, x, z), self.num_leapfrog, self.target_accept)
-        z, accept_prob, step_size = kernel(self.z[index], self.step_size[index], adapt=adapt)
-        self.z[index], self.step_size[index], self.accept_prob[index] = z, step_size, accept_prob
-        return z
+        kernel = PerPointHMC(packed_log_joint(self.model, x, self.layout), self.num_leapfrog, self.target_accept)
+        latents, accept_prob, step_size = kernel(self.latents[index], self.step_size[index], adapt=adapt)
+        self.latents[index], self.step_size[index], self.accept_prob[index] = latents, step_size, accept_prob
+        return latents
 
     def begin_batch(self, x, *, num_data, index):
-        if len(self.z) != num_data:
-            raise ValueError(f"mcem was built for {len(self.z)} training points, the data have {num_data}")
+        if len(self.latents) != num_data:
+            raise ValueError(f"mcem was built for {len(self.latents)} training points, the data have {num_data}")
         self.e_step(x, index)
 
     def step(self, x, *, num_data, index):
         # (N/M) Σ log p(x_i, z_i) with the E-step's samples held fixed: the gradient reaches θ only.
-        log_joint = log_joint_per_point(self.model, x, self.z[index]).sum() * (num_data / len(x))
+        log_joint = packed_log_joint(self.model, x, self.layout)(self.latents[index]).sum() * (num_data / len(x))
         return -log_joint, log_joint.detach()

@@ -3,16 +3,18 @@
 import pyro.poutine as poutine
 import torch
 
+from .algorithm import Algorithm
 from .evaluate import guide_and_model_traces
+from .latents import OBSERVED, local_latent_sites
 
 
-class WakeSleep:
+class WakeSleep(Algorithm):
     """The wake-sleep algorithm with the same model, encoder, minibatches and optimiser as AEVB.
 
     * Wake phase: draw z ~ q_φ(z|x) for the minibatch (no gradient into φ) and follow the
       gradient of log p_θ(x, z) in θ.
-    * Sleep phase: dream (z̃, x̃) ~ p_θ(z) p_θ(x|z) (no gradient into θ) and follow the gradient
-      of log q_φ(z̃|x̃) in φ.
+    * Sleep phase: dream (z̃, x̃) ~ p_θ(z) p_θ(x|z), every latent site of the model (no gradient
+      into θ), and follow the gradient of log q_φ(z̃|x̃) in φ.
 
     Both terms live in the model's ``"data"`` plate, so they carry the N/M scale of eq. 8 and
     the minibatch estimates are unbiased for their full-data sums. The two objectives together
@@ -25,8 +27,13 @@ class WakeSleep:
     """
 
     name = "wake-sleep"
+    needs_amortised_guide = True  # the sleep phase runs q on dreamed data
 
-    def __init__(self, model, guide, **unused):
+    @classmethod
+    def from_config(cls, model, guide, config, num_data):
+        return cls(model, guide)
+
+    def __init__(self, model, guide):
         self.model, self.guide = model, guide
 
     def parameters(self):
@@ -40,8 +47,8 @@ class WakeSleep:
         # Sleep: a dream from the generative model; the gradient of log q(z̃|x̃) reaches φ only.
         with torch.no_grad():
             dream = poutine.trace(poutine.uncondition(self.model)).get_trace(x, **kwargs)
-        z_dream, x_dream = dream.nodes["z"]["value"], dream.nodes["x"]["value"]
-        sleep_trace = poutine.trace(poutine.condition(self.guide, data={"z": z_dream})).get_trace(x_dream, **kwargs)
+        latents = {name: dream.nodes[name]["value"] for name in local_latent_sites(dream) if name != OBSERVED}  # every latent site
+        sleep_trace = poutine.trace(poutine.condition(self.guide, data=latents)).get_trace(dream.nodes[OBSERVED]["value"], **kwargs)
         log_q_dream = sleep_trace.log_prob_sum()
         bound = (log_joint - guide_trace.log_prob_sum()).detach()
         return -(log_joint + log_q_dream), bound

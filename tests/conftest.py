@@ -145,3 +145,20 @@ class FullDiskFile:
 
     def __exit__(self, *exc):
         self.file.close()
+
+
+def two_layer_problem(num_train=1000, num_test=20, sizes=(2, 1), seed=0):
+    """A two-layer linear-Gaussian model (z₂ → z₁ → x, 5 data dimensions) with known parameters,
+    frozen, and train/test samples drawn from it: the oracle for models with several latent sites."""
+    from aevb.models.linear_gaussian import TwoLayerLinearGaussian
+
+    g = torch.Generator().manual_seed(seed)
+    k1, k2 = sizes
+    model = TwoLayerLinearGaussian(5, sizes).set_parameters(torch.randn(k1, k2, generator=g), torch.randn(k1, generator=g), 0.7,
+                                                            torch.randn(5, k1, generator=g), torch.randn(5, generator=g), 0.5)
+    model.train(False)  # frozen: its parameters are not registered for training
+    for p in model.parameters():
+        p.requires_grad_(False)
+    with torch.no_grad():
+        x = model.marginal().sample((num_train + num_test,))
+    return model, x[:num_train], x[num_train:]

@@ -8,7 +8,7 @@ from aevb.examples import compare_inference
 @requires_mnist
 def test_grid_runs_every_pair_reports_failures_and_resumes(tmp_path):
     args = ["--guides", "diag", "meanfield", "--algorithms", "aevb", "iwae:3", "wake-sleep",
-            "--epochs", "2", "--train-size", "300", "--test-size", "100", "--latent-dim", "3", "--hidden-dim", "30",
+            "--epochs", "2", "--train-size", "300", "--test-size", "100", "--latent-dim", "3", "--hidden-dims", "30",
             "--eval-samples", "20", "--eval-points", "50", "--gap-points", "30", "--refine-steps", "10", "--batch-size", "50",
             "--data-dir", mnist_dir(), "--device", "cpu", "--out", tmp_path, "--quiet"]
     run_program(compare_inference, *args)

@@ -25,11 +25,11 @@ from aevb.examples import compare_inference, linear_gaussian_oracle, mnist_aevb,
 from aevb.files import TEMP_SUFFIX
 from aevb.folder import RunFolder
 from aevb.inference import checkpoint as checkpoint_module
-from aevb.inference import load_checkpoint
+from aevb.inference import AEVB, load_checkpoint
 
 pytestmark = requires_mnist
 SMALL = ["--train-size", "300", "--test-size", "100", "--eval-samples", "20", "--elbo-samples", "2", "--batch-size", "50",
-         "--latent-dim", "2", "--hidden-dim", "20", "--device", "cpu", "--quiet"]
+         "--latent-dim", "2", "--hidden-dims", "20", "--device", "cpu", "--quiet"]
 
 
 def train(out, *args, check=True):
@@ -262,7 +262,7 @@ def test_a_disk_that_fills_during_a_figure_keeps_everything_written(tmp_path, mo
     ("second epoch", "holds a partial run (1 of 3 epochs): the same command with --resume continues it"),
 ])
 def test_ctrl_c_says_what_was_saved(tmp_path, monkeypatch, at, expected):
-    real_step = mnist_aevb.exp.AEVB.step
+    real_step = AEVB.step
     calls = {"n": 0}
 
     def step(self, x, **kw):
@@ -271,7 +271,7 @@ def test_ctrl_c_says_what_was_saved(tmp_path, monkeypatch, at, expected):
             raise KeyboardInterrupt
         return real_step(self, x, **kw)
 
-    monkeypatch.setattr(mnist_aevb.exp.AEVB, "step", step)
+    monkeypatch.setattr(AEVB, "step", step)
     assert expected in one_line(train(tmp_path, "--epochs", "3", check=False), 130)
 
 
@@ -301,12 +301,12 @@ PROGRAMS = {  # program, its arguments on a tiny budget, and what it loads first
     "mnist_aevb": (mnist_aevb, lambda t: [*SMALL, "--epochs", "1"]),
     "compare_inference": (compare_inference, lambda t: [*SMALL, "--epochs", "1", "--guides", "diag", "--algorithms", "aevb"]),
     "paper_figure2": (paper_figure2, lambda t: ["--latent-dims", "2", "--budget", "200", "--train-size", "300", "--test-size", "100",
-                                                "--hidden-dim", "10", "--lr-search-samples", "100", "--quiet", "--device", "cpu"]),
+                                                "--hidden-dims", "10", "--lr-search-samples", "100", "--quiet", "--device", "cpu"]),
     "paper_figure3": (paper_figure3, lambda t: ["--train-sizes", "200", "--budget", "200", "--methods", "aevb", "--test-size", "50",
                                                 "--curve-points", "10", "--appendix-d-samples", "4", "--ais-points", "0",
                                                 "--lr-search-samples", "100", "--quiet", "--device", "cpu"]),
     "paper_figure4_5": (paper_figure4_5, lambda t: ["--latent-dims", "2", "--budget", "200", "--train-size", "300", "--test-size", "100",
-                                                    "--hidden-dim", "10", "--lr-search-samples", "100", "--grid", "3", "--sample-images", "4",
+                                                    "--hidden-dims", "10", "--lr-search-samples", "100", "--grid", "3", "--sample-images", "4",
                                                     "--quiet", "--device", "cpu"]),
     "posterior_diagnostics": (posterior_diagnostics, lambda t: [*diagnostics_checkpoint(t), "--indices", "0", "--num-samples", "10",
                                                                 "--warmup", "10", "--guide-samples", "20", "--quiet"]),

@@ -18,7 +18,7 @@ def run(program, *args):
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
     out = tmp_path_factory.mktemp("trained")
-    result = run(TRAIN, "--epochs", "1", "--latent-dim", "2", "--hidden-dim", "20", "--train-size", "300", "--test-size", "20",
+    result = run(TRAIN, "--epochs", "1", "--latent-dim", "2", "--hidden-dims", "20", "--train-size", "300", "--test-size", "20",
                  "--eval-samples", "10", "--quiet", "--device", "cpu", "--out", out, "--data-dir", mnist_dir())
     assert result.returncode == 0, result.stderr
     return out / "checkpoint.pt"
@@ -32,7 +32,7 @@ def test_program_writes_every_file_with_the_right_content(checkpoint, tmp_path):
     posterior = az.from_netcdf(tmp_path / "posterior.nc")
     guide = az.from_netcdf(tmp_path / "guide.nc")
     assert {"posterior", "sample_stats"} <= set(posterior.groups())
-    assert posterior.posterior["z"].dims == ("chain", "draw", "point", "latent")
+    assert posterior.posterior["z"].dims == ("chain", "draw", "point", "z_dim")
     assert posterior.posterior["z"].shape == (4, 40, 2, 2) and list(posterior.posterior["point"].values) == [3, 5]
     assert guide.posterior["z"].shape == (1, 200, 2, 2) and list(guide.posterior["point"].values) == [3, 5]
     summary = pd.read_csv(tmp_path / "summary.csv", index_col=0)
@@ -54,7 +54,7 @@ def test_bad_input_gives_one_line(checkpoint, tmp_path, case):
         indices = ["10000"]
     else:
         state = load_checkpoint(checkpoint)
-        state["config"]["hidden_dim"] = 99
+        state["config"]["hidden_dims"] = [99]
         path = tmp_path / "other.pt"
         save_checkpoint(path, {k: v for k, v in state.items() if k != "format"})
     result = run(SCRIPT, "--checkpoint", path, "--indices", *indices, "--out", tmp_path / "o", "--data-dir", mnist_dir())

@@ -21,7 +21,7 @@ def test_samples_the_model_site_in_the_same_plate():
 def test_scale_is_positive_and_finite_for_extreme_outputs():
     guide = DiagonalGaussianGuide(data_dim=6, latent_dim=2, hidden_dim=8)
     with torch.no_grad():
-        guide.encoder.out.bias.fill_(1e4)
+        guide.encoders["z"].head.bias.fill_(1e4)
         q = guide.posterior(binary_data(3, 6))
     assert torch.isfinite(q.base_dist.scale).all() and (q.base_dist.scale > 0).all()
 

@@ -14,7 +14,7 @@ def test_density_of_a_sample_is_the_change_of_variables(flow_type):
     torch.manual_seed(0)
     guide = make_guide("flow", data_dim=6, latent_dim=3, hidden_dim=8, flow_steps=2, flow_type=flow_type)
     x = binary_data(4, 6)
-    params = guide.local_parameters(x).detach()
+    params = guide.local_parameters(x)["z"].detach()
     q = guide.family(params)
     z0 = q.base_dist.sample()
     transforms = q.transforms

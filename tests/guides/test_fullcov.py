@@ -19,7 +19,7 @@ def test_scale_tril_is_lower_triangular_with_positive_diagonal():
     assert torch.equal(L, L.tril()) and (L.diagonal(dim1=-2, dim2=-1) > 0).all()
     assert L.tril(-1).abs().sum() == 0  # it starts as the diagonal guide
     with torch.no_grad():
-        guide.encoder.out.bias[8:].fill_(0.5)
+        guide.encoders["z"].head.bias[8:].fill_(0.5)
     q = guide.posterior(binary_data(5, 6))
     sigma = q.scale_tril.diagonal(dim1=-2, dim2=-1)
     torch.testing.assert_close(q.scale_tril.tril(-1), 0.5 * torch.ones(4, 4).tril(-1) * sigma.unsqueeze(-2))  # (I + A) diag(σ)
@@ -28,7 +28,7 @@ def test_scale_tril_is_lower_triangular_with_positive_diagonal():
 def test_registered_kl_matches_torch_mvn_kl_and_monte_carlo():
     guide = make_guide("fullcov", data_dim=6, latent_dim=3, hidden_dim=8)
     with torch.no_grad():
-        guide.encoder.out.bias[6:].copy_(torch.tensor([0.7, -0.4, 0.3]))  # correlated q
+        guide.encoders["z"].head.bias[6:].copy_(torch.tensor([0.7, -0.4, 0.3]))  # correlated q
     q = guide.posterior(binary_data(4, 6))
     assert (q.scale_tril.tril(-1) != 0).sum() == 4 * 3  # every strictly-lower entry of every point
     p = dist.Normal(torch.tensor([0.3, -0.2, 0.1]), torch.tensor([1.0, 0.5, 2.0])).to_event(1)

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from aevb.guides.global_latents import AUTOGUIDES, global_autoguide, kl_to_normal_prior, posterior_means
-from aevb.models.bayesian import BayesianDecoderVAE
+from aevb.models.bayesian import BayesianModel
 from aevb.models.linear_gaussian import LinearGaussianModel
 
 
@@ -13,7 +13,7 @@ from aevb.models.linear_gaussian import LinearGaussianModel
 def test_closed_form_kl_matches_monte_carlo_and_means_are_the_start(kind):
     torch.manual_seed(0)
     base = LinearGaussianModel(4, 2)
-    model = BayesianDecoderVAE(base, prior_scale=2.0)
+    model = BayesianModel(base, prior_scale=2.0)
     names = model.site_names()
     start = {n: p.detach() for n, p in zip(names, base.decoder.parameters())}
     guide = global_autoguide(model, names, kind, start, init_scale=0.3)
@@ -36,6 +36,6 @@ def test_closed_form_kl_matches_monte_carlo_and_means_are_the_start(kind):
 
 def test_unknown_kind_is_refused():
     base = LinearGaussianModel(4, 2)
-    model = BayesianDecoderVAE(base)
+    model = BayesianModel(base)
     with pytest.raises(ValueError, match="normal"):
         global_autoguide(model, model.site_names(), "laplace")

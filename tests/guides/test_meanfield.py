@@ -17,15 +17,15 @@ def test_a_step_reads_and_moves_only_the_minibatch_rows():
     model, guide = BernoulliVAE(6, 2, 8), make_guide("meanfield", data_dim=6, latent_dim=2, num_data=50)
     algorithm = AEVB(model, guide)
     optimizer = make_optimizer("adam", algorithm.parameters(), 0.1, sparse_params=guide.sparse_parameters())
-    before = guide.table.weight.detach().clone()
+    before = guide.tables["z"].weight.detach().clone()
     index = torch.tensor([3, 17, 41])
     for _ in range(3):  # a stale Adam momentum would move other rows on the later steps
         optimizer.zero_grad()
         algorithm.step(binary_data(3, 6), num_data=50, index=index)[0].backward()
-        assert guide.table.weight.grad.is_sparse
+        assert guide.tables["z"].weight.grad.is_sparse
         optimizer.step()
         index = index if _ else torch.tensor([3, 5, 41])
-    moved = (guide.table.weight.detach() != before).any(1).nonzero().flatten().tolist()
+    moved = (guide.tables["z"].weight.detach() != before).any(1).nonzero().flatten().tolist()
     assert moved == [3, 5, 17, 41]
 
 

@@ -1,32 +1,48 @@
-"""Every registered guide fits every model of the collection that has a "z" site."""
+"""Every registered guide family fits every model of the collection: it samples each of the model's
+local latent sites, with the model's shapes and the plate's N/M scale, and gives finite log-weights."""
 
 import pyro.poutine as poutine
 import pytest
 import torch
 
 from conftest import binary_data
-from aevb.guides import GUIDES, make_guide
+from aevb.guides import GUIDES, capabilities, make_guide
 from aevb.inference.evaluate import log_importance_weights
-from aevb.models import MODELS
-from aevb.models.linear_gaussian import LinearGaussianModel
+from aevb.inference.latents import local_latent_sites
+from aevb.models import MODELS, ModelSpec, build_model
+from aevb.models.linear_gaussian import LinearGaussianModel, TwoLayerLinearGaussian
 
-MODEL_FACTORIES = {**{name: (lambda cls=cls: cls(6, 3, 8)) for name, cls in MODELS.items()}, "linear": lambda: LinearGaussianModel(6, 3)}
+SPEC = ModelSpec(data_dim=16, image_shape=(4, 4), latent_dim=3, hidden_dims=(8,))
+MODEL_FACTORIES = {**{name: (lambda name=name: build_model(name, SPEC)) for name in MODELS},
+                   "linear": lambda: LinearGaussianModel(16, 3), "linear, two layers": lambda: TwoLayerLinearGaussian(16, (3, 2))}
 
 
 @pytest.mark.parametrize("guide_name", sorted(GUIDES))
 @pytest.mark.parametrize("model_name", sorted(MODEL_FACTORIES))
-def test_guide_and_model_share_the_z_site_and_give_finite_weights(guide_name, model_name):
+def test_guide_samples_every_local_site_of_the_model_and_gives_finite_weights(guide_name, model_name):
     torch.manual_seed(0)
     model = MODEL_FACTORIES[model_name]()
-    guide = make_guide(guide_name, data_dim=6, latent_dim=3, hidden_dim=8, num_data=40)
-    x = binary_data(5, 6)
+    guide = make_guide(guide_name, model, num_data=40)
+    x = binary_data(5, 16)
     index = torch.tensor([0, 7, 8, 20, 39])
     g = poutine.trace(guide).get_trace(x, num_data=40, index=index)
     m = poutine.trace(poutine.replay(model, trace=g)).get_trace(x, num_data=40, index=index)
-    assert g.nodes["z"]["value"].shape == m.nodes["z"]["value"].shape == (5, 3)
-    assert g.nodes["z"]["scale"] == m.nodes["z"]["scale"] == 8.0  # N/M of eq. 8
+    sites = local_latent_sites(m)
+    assert sites and set(local_latent_sites(g)) == set(sites) == {site.name for site in model.local_sites}
+    for name in sites:
+        assert g.nodes[name]["value"].shape == m.nodes[name]["value"].shape == (5, *m.nodes[name]["fn"].event_shape)
+        assert g.nodes[name]["scale"] == m.nodes[name]["scale"] == 8.0  # N/M of eq. 8
     log_w = log_importance_weights(model, guide, x, 4, index=index, num_data=40)
     assert log_w.shape == (4, 5) and torch.isfinite(log_w).all()
+
+
+@pytest.mark.parametrize("guide_name", sorted(GUIDES))
+def test_a_built_guide_has_the_capabilities_its_family_declares(guide_name):
+    for flow_type in ("iaf", "planar"):
+        declared = capabilities(guide_name, flow_type)
+        guide = make_guide(guide_name, build_model("mlp", SPEC), num_data=40, flow_type=flow_type)
+        assert (guide.amortised, guide.analytic_kl, guide.density_anywhere, guide.per_point_state) == (
+            declared.amortised, declared.analytic_kl, declared.density_anywhere, declared.per_point_state)
 
 
 def test_unknown_guide_is_refused_with_the_choices():

@@ -12,7 +12,7 @@ def test_nuts_recovers_the_exact_posterior_and_converges():
     model, _, x = linear_gaussian_problem(num_test=3, dtype=torch.float64)
     idata, divergences = diag.nuts_inference_data(model, x, [7, 8, 9], num_chains=4, num_samples=1000, warmup_steps=400)
     assert set(idata.groups()) >= {"posterior", "sample_stats", "observed_data"}
-    assert idata.posterior["z"].dims == ("chain", "draw", "point", "latent")
+    assert idata.posterior["z"].dims == ("chain", "draw", "point", "z_dim")
     assert list(idata.posterior["point"].values) == [7, 8, 9]
     summary, verdicts = diag.convergence(idata, divergences)
     exact = model.posterior(x).loc.detach().numpy().reshape(-1)

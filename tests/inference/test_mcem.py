@@ -13,17 +13,17 @@ def test_e_step_adapts_to_90_percent_and_leaves_the_exact_posterior_invariant():
     index = torch.arange(chains)
     exact = model.posterior(x[:1])
     with torch.no_grad():
-        mcem.z.copy_(exact.sample((chains,)).squeeze(1))
+        mcem.latents.copy_(exact.sample((chains,)).squeeze(1))
     accept = []
     for t in range(250):  # adaptation (from a step size of 0.05, ×1.02 at most per transition)
         mcem.e_step(xs, index)
         accept.append(mcem.accept_prob.mean().item())
     assert abs(sum(accept[-20:]) / 20 - 0.9) < 0.05
     with torch.no_grad():
-        mcem.z.copy_(exact.sample((chains,)).squeeze(1))
+        mcem.latents.copy_(exact.sample((chains,)).squeeze(1))
     for _ in range(10):  # frozen step sizes: the transitions must keep p(z|x) invariant
         mcem.e_step(xs, index, adapt=False)
-    z = mcem.z
+    z = mcem.latents
     mean, cov = exact.loc[0].detach(), exact.covariance_matrix[0].detach()
     se = (cov.diagonal() / chains).sqrt()
     assert ((z.mean(0) - mean).abs() < 4 * se).all()
@@ -42,5 +42,5 @@ def test_mcem_refuses_a_guide_and_keeps_its_state_in_the_state_dict():
         raised = "no encoder" in str(e)
     assert raised
     mcem = MonteCarloEM(model, num_data=10)
-    assert set(mcem.state_dict()) == {"z", "step_size", "accept_prob"}
+    assert set(mcem.state_dict()) == {"latents", "step_size", "accept_prob"}
     assert [id(p) for p in mcem.parameters()] == [id(p) for p in model.parameters()]

@@ -3,7 +3,6 @@ import torch
 
 from conftest import binary_data, tiny_model_and_guide
 from aevb.inference import evaluate
-from aevb.inference.rws import RWS
 from aevb.inference.wake_sleep import WakeSleep
 
 
@@ -52,13 +51,3 @@ def test_reported_bound_is_an_elbo_estimate():
     bounds = torch.stack([WakeSleep(model, guide).step(x, num_data=30)[1] for _ in range(400)]) / 30
     elbo = evaluate.elbo_per_point(model, guide, x, num_samples=2000).mean()
     assert (bounds.mean() - elbo).abs() < 4 * bounds.std() / 400**0.5 + 0.02
-
-
-def test_rws_runs_and_needs_two_particles():
-    model, guide = tiny_model_and_guide()
-    with pytest.raises(ValueError, match="num-particles >= 2"):
-        RWS(model, guide, num_particles=1)
-    surrogate, bound = RWS(model, guide, num_particles=3).step(binary_data(8, 6), num_data=80)
-    surrogate.backward()
-    assert all(p.grad is not None for p in list(model.parameters()) + list(guide.parameters()))
-    assert torch.isfinite(bound)

@@ -35,3 +35,43 @@ def test_rejects_bad_sizes():
         LinearGaussianModel(0, 2)
     with pytest.raises(ValueError, match="smaller than the data dimension"):
         LinearGaussianModel.maximum_likelihood(torch.randn(10, 3), latent_dim=3)
+
+
+def test_two_layer_closed_forms_match_the_program():
+    """log p(x) = log p(x, z₁, z₂) − log p(z₁, z₂ | x) for any latents (the program's own joint
+    against the closed-form marginal and posterior), and x drawn by running the program has the
+    closed-form marginal's mean and covariance."""
+    import pyro
+    import pyro.poutine as poutine
+
+    from conftest import two_layer_problem
+
+    from aevb.inference.latents import log_joint_per_point
+
+    model, _, x = two_layer_problem(num_test=50)
+    posterior = model.posterior(x)
+    z = posterior.sample()
+    joint = log_joint_per_point(model, x, {"z1": z[:, :2], "z2": z[:, 2:]})
+    torch.testing.assert_close(joint - posterior.log_prob(z), model.log_marginal(x), atol=2e-4, rtol=0)
+    pyro.set_rng_seed(0)
+    with torch.no_grad(), pyro.plate("draws", 40_000, dim=-2):
+        drawn = poutine.trace(poutine.uncondition(model)).get_trace(x[:1], num_data=1).nodes["x"]["value"][:, 0]
+    marginal = model.marginal()
+    torch.testing.assert_close(drawn.mean(0), marginal.loc, atol=0.05, rtol=0)
+    torch.testing.assert_close(torch.cov(drawn.T), marginal.covariance_matrix, atol=0.15, rtol=0.03)
+
+
+def test_the_exact_posterior_guide_of_two_layers_gives_log_p_x():
+    """q(z₁|x) q(z₂|z₁) = p(z₁, z₂ | x): every importance weight is p(x), so IS with 10 draws and the
+    ELBO both equal log p(x); a guide with half the posterior's scale has an ELBO below it."""
+    from conftest import two_layer_problem
+
+    from aevb.guides.exact import ExactPosteriorGuide
+    from aevb.inference import evaluate
+
+    model, _, x = two_layer_problem()
+    exact = model.log_marginal(x)
+    torch.testing.assert_close(evaluate.log_likelihood_per_point(model, ExactPosteriorGuide(model), x, num_samples=10), exact, atol=1e-4, rtol=0)
+    torch.testing.assert_close(evaluate.elbo_per_point(model, ExactPosteriorGuide(model), x, num_samples=10), exact, atol=1e-4, rtol=0)
+    narrow = evaluate.elbo_per_point(model, ExactPosteriorGuide(model, scale=0.5), x, num_samples=1000)
+    assert (narrow < exact).all() and (exact - narrow).mean() > 0.5

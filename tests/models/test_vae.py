@@ -37,7 +37,7 @@ def test_model_sites_shapes_and_plate_scale():
     assert trace.nodes["x"]["is_observed"] and torch.equal(trace.nodes["x"]["value"], x)
     # The "data" plate carries N = 100 while the minibatch has M = 4: every site is scaled by N/M (eq. 8).
     assert trace.nodes["z"]["scale"] == pytest.approx(25.0) and trace.nodes["x"]["scale"] == pytest.approx(25.0)
-    assert {"decoder$$$hidden.weight", "decoder$$$out.bias"} <= set(pyro.get_param_store().keys())
+    assert {"decoder$$$body.hidden.0.weight", "decoder$$$out.bias"} <= set(pyro.get_param_store().keys())
 
 
 def test_model_rejects_bad_shapes_and_sizes():
@@ -88,5 +88,5 @@ def test_the_running_module_owns_its_param_store_names():
     for model in (first, second, first):
         model(x, num_data=3)
         store = pyro.get_param_store()
-        assert store["decoder$$$hidden.weight"] is model.decoder.hidden.weight
+        assert store["decoder$$$body.hidden.0.weight"] is model.decoder.body.hidden[0].weight
         assert store["decoder$$$out.bias"] is model.decoder.out.bias

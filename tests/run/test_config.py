@@ -9,7 +9,7 @@ from aevb import config as cfg
 
 @pytest.mark.parametrize("key, given, expected", [
     ("latent_dim", "7", 7), ("latent_dim", 7.0, 7), ("lr", "1e-3", 1e-3), ("lr", 2, 2.0), ("map_prior", True, True),
-    ("guide", "flow", "flow"), ("latent_dims", [2, "3"], [2, 3]), ("latent_dims", 5, [5]), ("hidden_dim", None, None),
+    ("guide", "flow", "flow"), ("latent_dims", [2, "3"], [2, 3]), ("latent_dims", 5, [5]), ("hidden_dims", None, None), ("hidden_dims", [200, "200"], [200, 200]),
 ])
 def test_values_are_converted_to_the_options_type(key, given, expected):
     value = cfg.TABLE[key].validate(given)
@@ -49,7 +49,7 @@ def test_every_run_key_has_a_default_and_the_resumable_ones_are_run_keys():
 
 
 def test_files_round_trip_and_a_metrics_file_gives_its_configuration(tmp_path):
-    values = {"latent_dim": 3, "lr": 0.0003, "guides": ["diag", "flow"], "hidden_dim": None, "map_prior": True}
+    values = {"latent_dim": 3, "lr": 0.0003, "guides": ["diag", "flow"], "hidden_dims": None, "map_prior": True}
     path = tmp_path / "config.yaml"
     path.write_text(cfg.dump(values))
     assert cfg.load_file(path) == values

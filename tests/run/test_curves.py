@@ -5,7 +5,7 @@ import pytest
 from conftest import mnist_dir, requires_mnist
 from aevb import curves
 
-CONFIG = {"train_size": 300, "test_size": 50, "latent_dim": 2, "hidden_dim": 16, "batch_size": 50, "binarize": "static",
+CONFIG = {"train_size": 300, "test_size": 50, "latent_dim": 2, "hidden_dims": [16], "batch_size": 50, "binarize": "static",
           "optimizer": "adagrad", "lr": 0.02, "init": "paper", "map_prior": True}
 
 
@@ -68,4 +68,4 @@ def test_choose_lr_picks_the_best_running_bound_and_remembers_it(tmp_path):
     again = curves.choose_lr(CONFIG, [0.01, 0.1, 50.0], 200, tmp_path, data_dir=mnist_dir(), device="cpu")
     assert again == search
     with pytest.raises(curves.exp.CheckpointError, match="another configuration"):
-        curves.choose_lr({**CONFIG, "hidden_dim": 8}, [0.01, 0.1, 50.0], 200, tmp_path, data_dir=mnist_dir(), device="cpu")
+        curves.choose_lr({**CONFIG, "hidden_dims": [8]}, [0.01, 0.1, 50.0], 200, tmp_path, data_dir=mnist_dir(), device="cpu")

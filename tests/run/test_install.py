@@ -36,7 +36,7 @@ def run(args, cwd, env=None):
 def train_one_epoch(cwd, env=None):
     out = cwd / "run"
     run(["-m", "aevb.examples.mnist_aevb", "--epochs", "1", "--train-size", "200", "--test-size", "50", "--batch-size", "50",
-         "--eval-samples", "10", "--latent-dim", "2", "--hidden-dim", "20", "--device", "cpu", "--quiet",
+         "--eval-samples", "10", "--latent-dim", "2", "--hidden-dims", "20", "--device", "cpu", "--quiet",
          "--data-dir", str(mnist_dir()), "--out", str(out)], cwd, env)
     metrics = json.loads((out / "metrics.json").read_text())
     assert len(metrics["epochs"]) == 1 and -800 < metrics["epochs"][0]["test_elbo"] < 0

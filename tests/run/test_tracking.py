@@ -16,7 +16,7 @@ event_accumulator = pytest.importorskip("tensorboard.backend.event_processing.ev
 def test_event_files_hold_the_metrics_images_and_configuration(tmp_path):
     board = tmp_path / "tb"
     run_program(mnist_aevb, "--epochs", "3", "--train-size", "300", "--test-size", "100", "--eval-samples", "20", "--batch-size", "50",
-                "--latent-dim", "3", "--hidden-dim", "30", "--device", "cpu", "--quiet", "--data-dir", mnist_dir(),
+                "--latent-dim", "3", "--hidden-dims", "30", "--device", "cpu", "--quiet", "--data-dir", mnist_dir(),
                 "--out", tmp_path / "run", "--tensorboard", board)
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     events = event_accumulator.EventAccumulator(str(board), size_guidance={"scalars": 0, "images": 0, "tensors": 0})
@@ -32,7 +32,7 @@ def test_event_files_hold_the_metrics_images_and_configuration(tmp_path):
     for tag in ("samples", "reconstructions"):
         assert [e.step for e in events.Images(tag)] == [1, 2, 3]
     config_text = events.Tensors("config/text_summary")[0].tensor_proto.string_val[0].decode()
-    assert "latent_dim: 3" in config_text and "hidden_dim: 30" in config_text
+    assert "latent_dim: 3" in config_text and "hidden_dims:\n    - 30" in config_text
 
 
 def test_without_the_package_the_flag_fails_with_one_line(monkeypatch, tmp_path):
