@@ -223,6 +223,7 @@ OPTIONS = [
     Option("timing_warmup", 20, "untimed steps before each timing", type=int, low=0),
     Option("run_dir", "runs/paper_figure3/runs/n1000_aevb", "a run folder with curve.json and checkpoint.pt", metavar="DIR"),
     _positive("points", 100, "points scored"),
+    Option("run_dirs", None, "run folders, each with a checkpoint.pt", many=True, metavar="DIR"),
 ]
 
 #: key → :class:`Option`.

@@ -60,3 +60,24 @@ def test_bad_input_gives_one_line(checkpoint, tmp_path, case):
     result = run(SCRIPT, "--checkpoint", path, "--indices", *indices, "--out", tmp_path / "o", "--data-dir", mnist_dir())
     assert result.returncode != 0 and len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert {"missing": "checkpoint not found", "index": "out of range", "incompatible": "does not match this model/guide/optimiser"}[case] in result.stderr
+
+
+@requires_mnist
+def test_active_units_program_reports_every_site_and_refuses_a_run_without_an_encoder(checkpoint, tmp_path):
+    """benchmarks/active_units.py: one row per run and site with a count out of the site's size;
+    a mean-field run (no q(z|x) for test points) exits with one line saying why."""
+    from conftest import ROOT, load_script
+
+    program = load_script(ROOT / "benchmarks" / "active_units.py")
+    result = run(program, "--run-dirs", checkpoint.parent, "--points", "20", "--data-dir", mnist_dir())
+    assert result.returncode == 0, result.stderr
+    rows = [line for line in result.stdout.splitlines() if line.startswith(f"| {checkpoint.parent} |")]
+    assert len(rows) == 1 and rows[0].endswith(" of 2 |") and "| mlp | aevb | `z` |" in rows[0]
+    meanfield = tmp_path / "meanfield"
+    trained = run(TRAIN, "--epochs", "1", "--latent-dim", "2", "--hidden-dims", "20", "--train-size", "100", "--test-size", "20",
+                  "--guide", "meanfield", "--ll-estimator", "ais", "--eval-samples", "5", "--quiet", "--device", "cpu",
+                  "--out", meanfield, "--data-dir", mnist_dir())
+    assert trained.returncode == 0, trained.stderr
+    refused = run(program, "--run-dirs", meanfield, "--points", "20", "--data-dir", mnist_dir())
+    assert refused.returncode == 1 and "has no q(z|x) for test points" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1

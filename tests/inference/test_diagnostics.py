@@ -65,3 +65,25 @@ def test_every_local_site_is_a_variable_and_nuts_recovers_both_exact_posteriors(
     np.testing.assert_allclose(result["psis_log_likelihood"], model.log_marginal(x).detach().numpy(), atol=1e-6)
     hmc = diag.hmc_inference_data(model, x, [4, 9], num_chains=4, num_samples=50, warmup_steps=50)
     assert set(hmc.posterior.data_vars) == {"z1", "z2"} and hmc.posterior["z1"].shape == (4, 50, 2, 2)
+
+
+def test_active_units_find_the_latent_dimension_the_data_does_not_depend_on():
+    """x ignores z's second dimension (a zero column of W): its exact posterior mean is 0 for
+    every x, so it is the one inactive unit; the others vary with x. In the two-layer oracle,
+    z₂'s posterior mean is averaged over draws of z₁ and still found active."""
+    from conftest import two_layer_problem
+
+    model, _, x = linear_gaussian_problem(latent_dim=3, num_test=500, dtype=torch.float64)
+    with torch.no_grad():
+        model.decoder.linear.weight[:, 1] = 0.0
+    variances = diag.active_units(ExactPosteriorGuide(model), x, num_samples=10, batch_size=128)
+    assert set(variances) == {"z"} and variances["z"].shape == (3,)
+    assert variances["z"][1] < 1e-20 and (variances["z"][[0, 2]] > 0.1).all()
+    two_layer, _, x2 = two_layer_problem(num_test=500)
+    variances = diag.active_units(ExactPosteriorGuide(two_layer.double()), x2.double(), num_samples=50)
+    assert variances["z1"].shape == (2,) and variances["z2"].shape == (1,)
+    assert (variances["z1"] > diag.ACTIVE_UNIT_THRESHOLD).all() and (variances["z2"] > diag.ACTIVE_UNIT_THRESHOLD).all()
+    from aevb.guides import make_guide
+
+    flow = diag.active_units(make_guide("flow", model.float()), x.float(), num_samples=5)  # no closed-form mean: draws
+    assert flow["z"].shape == (3,) and torch.isfinite(flow["z"]).all() and (flow["z"] > 0).all()

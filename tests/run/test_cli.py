@@ -16,8 +16,8 @@ from aevb import experiment as exp
 
 EXAMPLES = ["mnist_aevb", "compare_inference", "paper_figure2", "paper_figure3", "paper_figure4_5", "posterior_diagnostics",
             "linear_gaussian_oracle"]
-BENCHMARKS = ["throughput", "quality", "overheads", "allreduce", "appendix_d_start", "divergence"]
-REQUIRED = {"posterior_diagnostics": ["--checkpoint", "runs/x/checkpoint.pt"]}
+BENCHMARKS = ["throughput", "quality", "overheads", "allreduce", "appendix_d_start", "divergence", "active_units"]
+REQUIRED = {"posterior_diagnostics": ["--checkpoint", "runs/x/checkpoint.pt"], "active_units": ["--run-dirs", "runs/x"]}
 
 
 @pytest.fixture(scope="module")
