@@ -34,6 +34,7 @@ from .latents import OBSERVED, LatentLayout, guide_draws, local_latent_sites
 from .marginal import hmc_posterior_samples
 from .progress import mode as progress_mode
 from .progress import progress as report
+from .rng import seeded
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", FutureWarning)  # ArviZ 0.23 announces its 1.0 refactor at import
@@ -93,11 +94,10 @@ def nuts_inference_data(model, x, indices, *, num_chains=4, num_samples=500, war
     if num_chains < 4:
         raise ValueError("use at least 4 chains: R-hat compares chains")
     layout = LatentLayout.of(model, x)
-    pyro.set_rng_seed(seed)
     sequential = num_chains > max(multiprocessing.cpu_count() - 1, 1)  # as pyro.infer.mcmc.api.MCMC decides
     bar = report(num_chains * (warmup_steps + num_samples), f"NUTS on p(z|x) of {len(x)} points, {num_chains} chains", unit="draws",
                  enabled=progress and sequential)
-    with bar, frozen(model), warnings.catch_warnings(), pyro.validation_enabled(False):
+    with seeded(seed, x.device), bar, frozen(model), warnings.catch_warnings(), pyro.validation_enabled(False):
         warnings.filterwarnings("ignore", message="num_chains=")  # chains run one after another on small machines
         mcmc = MCMC(
             NUTS(posterior_program(model, x), adapt_step_size=True, adapt_mass_matrix=True, target_accept_prob=0.9),
@@ -116,8 +116,7 @@ def nuts_inference_data(model, x, indices, *, num_chains=4, num_samples=500, war
 def guide_inference_data(guide, x, indices, *, num_samples=1000, seed=0):
     """Draws of every local site from the guide q(z|x) for the same points, as InferenceData with the
     same dimensions (one chain)."""
-    with torch.no_grad(), torch.random.fork_rng():
-        pyro.set_rng_seed(seed)
+    with torch.no_grad(), seeded(seed, x.device):
         with pyro.plate("guide_draws", num_samples, dim=-2):
             draws = guide_draws(guide, x)
     layout = LatentLayout(tuple(draws), tuple(tuple(v.shape[2:]) for v in draws.values()))
@@ -131,8 +130,7 @@ def hmc_inference_data(model, x, indices, *, num_chains=4, num_samples=500, warm
     x_rep = x.repeat(num_chains, 1)
     layout = LatentLayout.of(model, x_rep)
     bar = report(warmup_steps + num_samples, f"HMC on p(z|x) of {len(x)} points, {num_chains} chains", unit="transitions", enabled=progress)
-    with bar, torch.random.fork_rng(), frozen(model):
-        pyro.set_rng_seed(seed)
+    with bar, seeded(seed, x.device), frozen(model):
         draws = hmc_posterior_samples(model, x_rep, num_samples, burn_in=warmup_steps, num_leapfrog=num_leapfrog, initial_step_size=0.05,
                                       step=bar.update, layout=layout)
     values = layout.unflatten(draws.reshape(num_samples, num_chains, len(x), layout.size).transpose(0, 1))  # (chain, draw, point, ...)
@@ -163,8 +161,7 @@ def psis(model, guide, x, *, num_samples=1000, seed=0):
     """PSIS on the importance weights of q(z|x) for each point: k̂, and the PSIS and plain IS
     log-likelihood estimates (nats), from the evaluation module's log-weights (the same
     computation as the IS estimator's). Returns a dict of numpy arrays of length ``len(x)``."""
-    with torch.no_grad(), torch.random.fork_rng(), pyro.validation_enabled(False):
-        pyro.set_rng_seed(seed)
+    with torch.no_grad(), seeded(seed, x.device), pyro.validation_enabled(False):
         log_w = log_importance_weights(model, guide, x, num_samples)  # (samples, points)
     smoothed, khat = az.psislw(log_w.T.double().cpu().numpy(), reff=1.0, normalize=False)
     return {
@@ -190,8 +187,7 @@ def active_units(guide, x, *, num_samples=100, batch_size=1000, seed=0) -> dict:
     Var_q / ``num_samples`` to the variance. Returns ``{site: variances (flattened event, float64
     on the CPU)}``."""
     totals = {}
-    with torch.random.fork_rng(devices=[x.device] if x.device.type == "cuda" else []), pyro.validation_enabled(False):
-        torch.manual_seed(seed)
+    with seeded(seed, x.device), pyro.validation_enabled(False):
         for start in range(0, len(x), batch_size):
             batch = x[start:start + batch_size]
             means = {}

@@ -21,6 +21,7 @@ import torch
 from pyro.poutine.util import site_is_subsample
 
 from . import distributed
+from .rng import isolated_rng
 
 #: Upper bound on samples × points × data_dim elements alive in one chunk (~64 MB of float32).
 MAX_CHUNK_ELEMENTS = 1 << 24
@@ -71,7 +72,8 @@ def _chunks(total: int, size: int):
 
 def seeded_point_batches(x, batch_size: int, seed: int, fn, *, progress=False, steps_per_batch: int = None, unit: str = "steps") -> torch.Tensor:
     """``fn(x_batch, rows, step)`` on consecutive batches of the rows of ``x`` (``rows``: their
-    positions in ``x``), concatenated, in a forked RNG (the caller's RNG is untouched).
+    positions in ``x``), concatenated, with every global RNG restored after (:func:`aevb.inference.rng.isolated_rng`:
+    the caller's torch, Python and NumPy streams are untouched).
 
     Each batch's draws are seeded by ``(seed, its first row)``, so every estimator draws the
     same way whoever computes the batch: in a data-parallel run (:mod:`aevb.inference.distributed`)
@@ -89,7 +91,7 @@ def seeded_point_batches(x, batch_size: int, seed: int, fn, *, progress=False, s
     total = len(mine) * steps_per_batch if steps_per_batch else sum(size for _, _, size in mine)
     results = {}
     with report(total, progress or "", unit=unit if steps_per_batch else "points", enabled=bool(progress)) as bar, \
-            torch.random.fork_rng(devices=[x.device] if x.device.type == "cuda" else []), pyro.validation_enabled(False):
+            isolated_rng(x.device), pyro.validation_enabled(False):
         for i, start, size in mine:
             pyro.set_rng_seed(distributed.derived_seed(seed, start))
             results[i] = fn(x[start : start + size], torch.arange(start, start + size, device=x.device), bar.update)

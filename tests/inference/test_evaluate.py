@@ -74,3 +74,36 @@ def test_one_sample_is_the_elbo(fitted):
     model, guide, x = fitted
     one = evaluate.log_likelihood_per_point(model, guide, x, num_samples=1, seed=3)
     torch.testing.assert_close(one, evaluate.elbo_per_point(model, guide, x, num_samples=1, seed=3))
+
+
+def test_every_seeded_estimator_leaves_every_global_rng_as_it_found_it(fitted):
+    """evaluate_elbo, IS, AIS and the diagnostics seed their draws (pyro.set_rng_seed seeds torch,
+    Python's random and NumPy); afterwards the caller's three streams continue exactly as if the
+    call had not happened."""
+    import random
+
+    import numpy as np
+
+    from aevb.inference import diagnostics as diag
+    from aevb.inference.loglik import LL_ESTIMATORS
+
+    model, guide, x = fitted
+    calls = {
+        "evaluate_elbo": lambda: evaluate.evaluate_elbo(model, guide, x, num_samples=3, seed=7),
+        "IS": lambda: evaluate.log_likelihood_per_point(model, guide, x[:4], num_samples=10, seed=7),
+        "AIS": lambda: LL_ESTIMATORS["ais"].estimate(model, guide, x[:2], num_samples=3),
+        "Appendix D": lambda: LL_ESTIMATORS["appendix-d"].estimate(model, guide, x[:2], num_samples=4),
+        "psis": lambda: diag.psis(model, guide, x[:2], num_samples=20, seed=7),
+        "guide draws": lambda: diag.guide_inference_data(guide, x[:2], [0, 1], num_samples=5, seed=7),
+        "active units": lambda: diag.active_units(guide, x[:8], num_samples=2, seed=7),
+    }
+
+    def streams():
+        return random.random(), float(np.random.rand()), torch.rand(()).item()
+
+    for name, call in calls.items():
+        random.seed(11), np.random.seed(11), torch.manual_seed(11)
+        expected = streams()
+        random.seed(11), np.random.seed(11), torch.manual_seed(11)
+        call()
+        assert streams() == expected, name
