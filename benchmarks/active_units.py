@@ -29,7 +29,7 @@ def main(argv=None):
     print("|---|---|---|---|---:|")
     for folder in settings["run_dirs"]:
         run = exp.load(folder, data_dir=settings["data_dir"], device=settings["device"], log=lambda *a: None, progress=False)
-        if run.guide is None or not exp.capabilities(run.config["guide"], run.config["flow_type"]).amortised:
+        if run.guide is None or not run.guide.amortised:  # the built guide declares it
             raise ValueError(f"{folder}: its run has no q(z|x) for test points (--inference {run.config['inference']}, "
                              f"--guide {run.config['guide']})")
         variances = active_units(run.guide, run.test.x[:settings["points"]], num_samples=DRAWS)
