@@ -129,7 +129,7 @@ def marginal_evaluator(num_points: int, num_samples: int = 50, seed: int = 0):
 
 
 def ais_check(experiment, num_points: int, num_steps: int = 500, seed: int = 0) -> dict:
-    """AIS from the prior (:func:`aevb.inference.marginal.ais_log_likelihood`) on the first
+    """AIS from the prior (:func:`aevb.inference.ais.ais_log_likelihood`) on the first
     ``num_points`` training and test points: ``{"train_ais", "test_ais"}`` per datapoint."""
     return _per_split(experiment, num_points, "ais", "ais", num_steps, seed)
 

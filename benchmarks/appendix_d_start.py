@@ -19,7 +19,8 @@ from aevb import experiment as exp
 from aevb.curves import scored_points
 from aevb.files import read_json
 from aevb.inference.checkpoint import load_checkpoint
-from aevb.inference.marginal import ais_log_likelihood, appendix_d_log_likelihood
+from aevb.inference.ais import ais_log_likelihood
+from aevb.inference.marginal import appendix_d_log_likelihood
 
 PROGRAM = cli.Program("appendix_d_start", __doc__, keys=("run_dir", "points", "data_dir"))
 

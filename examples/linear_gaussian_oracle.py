@@ -7,7 +7,11 @@ The model p(z) = N(0, I₂), p(x|z) = N(W z + b, 0.5² I₅) has closed forms fo
 and the maximum-likelihood fit (models/linear_gaussian.py). This program prints, and writes
 to --out/metrics.json, (1) each log-likelihood estimator's error against the exact log p(x)
 on 200 test points, and (2) how far AEVB, wake-sleep and MCEM end from the closed-form ML fit
-when they fit the model to 1000 of its own samples.
+when they fit the model to 1000 of its own samples. Then the harder oracles: (3) a model whose
+posterior standard deviations span a factor of 50 (0.9 … 0.018 along the latent axes, σ = 0.5,
+twice as many data dimensions as latents): AIS from the prior, BDMC and Appendix D against the
+exact answer, each with the HMC mass-matrix adaptation and without it (the estimators as they
+were before 2026-11-24), on 100 points; (4) the two-layer model z₂ → z₁ → x on 20 test points.
 """
 
 import sys
@@ -19,11 +23,13 @@ from aevb import cli
 from aevb.files import write_json
 from aevb.folder import RunFolder
 from aevb.data import Split
-from aevb.guides import DiagonalGaussianGuide
+from aevb.guides import DiagonalGaussianGuide, make_guide
 from aevb.guides.exact import ExactPosteriorGuide
 from aevb.inference import AEVB, MonteCarloEM, WakeSleep, evaluate, fit, make_optimizer
-from aevb.inference.marginal import ais_log_likelihood, appendix_d_log_likelihood
-from aevb.models.linear_gaussian import LinearGaussianModel
+from aevb.inference.ais import ais_log_likelihood
+from aevb.inference.marginal import appendix_d_log_likelihood
+from aevb.inference.bdmc import bdmc, simulate
+from aevb.models.linear_gaussian import LinearGaussianModel, TwoLayerLinearGaussian
 
 PROGRAM = cli.Program("linear_gaussian_oracle", __doc__, keys=("seed", "out", "overwrite"))
 
@@ -85,8 +91,71 @@ def compare_with_exact_answers(settings, out: Path) -> None:
     print("| algorithm | epochs | Adam lr | test log-likelihood below the ML fit (nats/datapoint) |\n|---|---:|---:|---:|")
     for name, g in gaps.items():
         print(f"| {name} | {g['epochs']} | {g['lr']} | {g['gap']:.3f} |")
-    write_json(out / "metrics.json", {"estimator_errors": rows, "ml_test_log_likelihood": ml, "fit_gaps": gaps})
+    anisotropic = anisotropic_errors(settings["seed"])
+    two_layer = two_layer_errors(settings["seed"])
+    write_json(out / "metrics.json", {"estimator_errors": rows, "ml_test_log_likelihood": ml, "fit_gaps": gaps,
+                                      "anisotropic": anisotropic, "two_layer": two_layer})
     print(f"\nwrote {out}/metrics.json")
+
+
+def frozen(model):
+    model.train(False)
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model
+
+
+def anisotropic_errors(seed: int) -> dict:
+    """(3): AIS, BDMC and Appendix D on posteriors whose standard deviations span a factor of 50."""
+    results = {}
+    print("\n| anisotropic oracle (100 points) | mass matrix | mean error vs exact log p(x) | mean standard error |\n|---|---|---:|---:|")
+    for latent_dim in (10, 4):
+        scales = (0.9 * 50 ** -torch.linspace(0, 1, latent_dim, dtype=torch.float64)).tolist()
+        model = frozen(LinearGaussianModel.with_posterior_scales(scales, sigma=0.5, seed=seed).float())
+        x, z = simulate(model, torch.zeros(100, model.data_dim), seed=seed)
+        exact = model.log_marginal(x)
+        for adapt in (True, False):
+            mass = "adapted" if adapt else "identity"
+            if latent_dim == 10:
+                ais, ais_se = ais_log_likelihood(model, x, num_steps=300, num_chains=16, adapt_mass=adapt, seed=seed, with_error=True)
+                s = bdmc(model, x, z, num_steps=300, num_chains=16, adapt_mass=adapt, seed=seed)
+                rows = {f"Nz=10, AIS from the prior, 300 steps, 16 chains": (ais - exact, ais_se),
+                        f"Nz=10, BDMC lower bound (forward AIS)": (s.lower - exact, s.lower_error),
+                        f"Nz=10, BDMC upper bound (reverse AIS)": (s.upper - exact, s.upper_error),
+                        f"Nz=10, BDMC gap": (s.gap, None)}
+            else:
+                d, d_se = appendix_d_log_likelihood(model, x, num_samples=50, adapt_mass=adapt, seed=seed, with_error=True)
+                rows = {"Nz=4, Appendix D, 50 + 50 HMC samples": (d - exact, d_se)}
+            for name, (error, se) in rows.items():
+                results[f"{name}, {mass} mass"] = {"mean_error": error.mean().item(), "mean_se": None if se is None else se.mean().item()}
+                print(f"| {name} | {mass} | {error.mean().item():+.3f} | {'—' if se is None else f'{se.mean().item():.3f}'} |", flush=True)
+    return results
+
+
+def two_layer_errors(seed: int) -> dict:
+    """(4): every estimator on the two-layer model z₂ → z₁ → x (z₁ of 2, z₂ of 1, 5 data dimensions)."""
+    g = torch.Generator().manual_seed(seed)
+    model = frozen(TwoLayerLinearGaussian(5, (2, 1)).set_parameters(torch.randn(2, 1, generator=g), torch.randn(2, generator=g), 0.7,
+                                                                     torch.randn(5, 2, generator=g), torch.randn(5, generator=g), 0.5))
+    with torch.no_grad():
+        data = model.marginal().sample((1020,))
+    train, test = data[:1000], data[1000:]
+    exact = model.log_marginal(test)
+    guide = make_guide("diag", model)
+    fit(AEVB(model, guide, estimator="A"), make_optimizer("adam", guide.parameters(), 3e-3), Split(train, (1, 5)), epochs=40, batch_size=50,
+        progress=False)
+    estimates = {
+        "IS, trained structured guide q(z1|x) q(z2|z1), K=5000": evaluate.log_likelihood_per_point(model, guide, test, num_samples=5000),
+        "ELBO of that guide": evaluate.elbo_per_point(model, guide, test, num_samples=1000),
+        "AIS from the prior, 300 steps, 16 chains": ais_log_likelihood(model, test, num_steps=300, num_chains=16),
+        "AIS from the trained guide, 100 steps, 16 chains": ais_log_likelihood(model, test, guide=guide, num_steps=100, num_chains=16),
+        "Appendix D, 100 + 100 HMC samples": appendix_d_log_likelihood(model, test, num_samples=100),
+    }
+    rows = {name: (est - exact).mean().item() for name, est in estimates.items()}
+    print("\n| two-layer oracle (20 test points) | mean error vs exact log p(x) |\n|---|---:|")
+    for name, err in rows.items():
+        print(f"| {name} | {err:+.4f} |")
+    return rows
 
 
 if __name__ == "__main__":

@@ -12,7 +12,8 @@ from .evaluate import elbo_per_point, evaluate_elbo, evaluate_log_likelihood, lo
 from .full_vb import FullVB
 from .iwae import IWAE
 from .loglik import LL_ESTIMATORS, LogLikelihoodEstimator
-from .marginal import ais_log_likelihood, appendix_d_log_likelihood
+from .ais import ais_log_likelihood
+from .marginal import appendix_d_log_likelihood
 from .mcem import MonteCarloEM
 from .optim import make_optimizer
 from .refine import amortisation_gap, refine_local_parameters

@@ -18,6 +18,7 @@ import math
 import pyro
 import pyro.poutine as poutine
 import torch
+from pyro.ops.stats import effective_sample_size
 from pyro.poutine.util import site_is_subsample
 
 from . import distributed
@@ -40,6 +41,31 @@ def site_log_prob_sum(trace, names=None):
 def importance_sampled_log_likelihood(log_w: torch.Tensor) -> torch.Tensor:
     """log (1/S) Σ_s w_s of every point from log-weights of shape (S, B) (Burda et al. 2015, eq. 14)."""
     return torch.logsumexp(log_w, 0) - math.log(log_w.shape[0])
+
+
+def log_mean_standard_error(log_sum: torch.Tensor, log_sum_squares: torch.Tensor, count: int) -> torch.Tensor:
+    """The standard error of log((1/S) Σ_s w_s), S = ``count`` independent weights, by the delta
+    method: sd(w) / (√S · mean(w)) = √((S·Σw² / (Σw)² − 1) / (S − 1)), from ``log_sum`` = log Σ w
+    and ``log_sum_squares`` = log Σ w² (so it never forms a weight). It is what the estimate's
+    spread over repeated runs would be for large S; with a few dominant weights it understates it."""
+    if count < 2:
+        return torch.full_like(log_sum, math.nan)
+    ratio = torch.exp(log_sum_squares - 2 * log_sum)
+    return ((count * ratio - 1).clamp(min=0) / (count - 1)).sqrt()
+
+
+def log_mean_exp_with_error(log_w: torch.Tensor, correlated: bool = False) -> torch.Tensor:
+    """(log (1/S) Σ_s w_s, its standard error) per point from log-weights (S, B): shape (B, 2).
+    With ``correlated`` the S weights are consecutive draws of a Markov chain, and S in the
+    error is replaced by their effective sample size (:func:`pyro.ops.stats.effective_sample_size`)."""
+    count = log_w.shape[0]
+    log_sum = torch.logsumexp(log_w, 0)
+    error = log_mean_standard_error(log_sum, torch.logsumexp(2 * log_w, 0), count)
+    if correlated:
+        weights = torch.exp(log_w - log_sum)  # normalised per point
+        ess = effective_sample_size(weights.unsqueeze(0), chain_dim=0, sample_dim=1).clamp(min=2, max=count)
+        error = error * (count / ess).sqrt()
+    return torch.stack([log_sum - math.log(count), error], -1)
 
 
 def guide_and_model_traces(model, guide, x: torch.Tensor, **kwargs):
@@ -129,15 +155,19 @@ def elbo_per_point(model, guide, x, num_samples: int = 10, batch_size: int = 100
     return _per_point(model, guide, x, num_samples, reduce, batch_size, seed, progress and desc) / num_samples
 
 
-def log_likelihood_per_point(model, guide, x, num_samples: int = 1000, batch_size: int = 100, seed: int = 0, progress=False) -> torch.Tensor:
+def log_likelihood_per_point(model, guide, x, num_samples: int = 1000, batch_size: int = 100, seed: int = 0, progress=False,
+                             with_error: bool = False):
     """Importance-sampled log p(x) of every point of ``x`` (nats), with the guide as proposal;
-    ``progress`` (True, or a description) reports the points done."""
+    with ``with_error``, also each point's standard error (:func:`log_mean_standard_error`) as a
+    second tensor. ``progress`` (True, or a description) reports the points done."""
     def reduce(log_w, running):
-        chunk = torch.logsumexp(log_w, 0)
+        chunk = torch.stack([torch.logsumexp(log_w, 0), torch.logsumexp(2 * log_w, 0)], -1)
         return chunk if running is None else torch.logaddexp(running, chunk)
 
     desc = progress if isinstance(progress, str) else f"IS log-likelihood (K={num_samples})"
-    return _per_point(model, guide, x, num_samples, reduce, batch_size, seed, progress and desc) - math.log(num_samples)
+    sums = _per_point(model, guide, x, num_samples, reduce, batch_size, seed, progress and desc)
+    estimate = sums[:, 0] - math.log(num_samples)
+    return (estimate, log_mean_standard_error(sums[:, 0], sums[:, 1], num_samples)) if with_error else estimate
 
 
 def evaluate_elbo(model, guide, x, num_samples: int = 10, seed: int = 0, progress=False) -> float:

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from typing import Callable
 
 from .evaluate import log_likelihood_per_point
-from .marginal import ais_log_likelihood, appendix_d_log_likelihood
+from .ais import ais_log_likelihood
+from .marginal import appendix_d_log_likelihood
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,6 @@ def _ais(model, guide, x, *, num_samples, seed=0, progress=False):
 #: ``--ll-estimator NAME`` → estimator.
 LL_ESTIMATORS = {
     "is": LogLikelihoodEstimator(_importance_sampling, "importance samples K", needs_guide=True),
-    "appendix-d": LogLikelihoodEstimator(_appendix_d, "HMC posterior samples", max_latent_size=4),
+    "appendix-d": LogLikelihoodEstimator(_appendix_d, "HMC posterior samples on each of its two chains", max_latent_size=4),
     "ais": LogLikelihoodEstimator(_ais, "annealing steps (16 chains)"),
 }

@@ -1,39 +1,65 @@
-"""Marginal-likelihood estimators that need no encoder: Appendix D's and annealed importance sampling.
+"""Marginal-likelihood estimators that need no encoder: Appendix D's, and the posterior HMC it runs on.
 
-Both return per-datapoint estimates of log p(x) in nats, vectorised over points (and
-chains), chunked over points to bound memory, and seeded in a forked RNG like
-:mod:`aevb.inference.evaluate` (whose importance-sampling estimator uses the guide as proposal).
-They work on every local latent site of the model at once: each datapoint's latents packed
-into one vector by :class:`~aevb.inference.latents.LatentLayout`.
+Per-datapoint estimates of log p(x) in nats, vectorised over points (and chains), chunked over
+points to bound memory, and seeded like :mod:`aevb.inference.evaluate` (whose importance-sampling
+estimator uses the guide as proposal). They work on every local latent site of the model at
+once: each datapoint's latents packed into one vector by
+:class:`~aevb.inference.latents.LatentLayout`. Annealed importance sampling is
+:mod:`aevb.inference.ais`.
 """
 
-import math
 
 import torch
+from pyro.ops.welford import WelfordCovariance
 
-from .evaluate import seeded_point_batches
-from .hmc import PerPointHMC, packed_log_joint
-from .latents import LatentLayout, guide_draws, guide_log_density, log_densities_per_point, prior_draws, traced
+from .evaluate import log_mean_exp_with_error, seeded_point_batches
+from .hmc import PerPointHMC, packed_log_joint, quarter_period_step, rescaled_step_size
+from .latents import LatentLayout, prior_draws
+
+#: Burn-in's mass-matrix windows, as fractions of it (Stan's scheme, shortened): step sizes alone
+#: adapt first, each window's variances then become the inverse mass, and the last quarter
+#: adapts the step size to the final mass.
+MASS_WINDOWS = ((0.15, 0.35), (0.35, 0.75))
 
 
 def hmc_posterior_samples(model, x, num_samples: int, *, burn_in: int = 100, num_leapfrog: int = 4,
-                          initial_step_size: float = 0.1, z_init=None, step=None, layout: LatentLayout = None):
+                          initial_step_size: float = 0.1, z_init=None, step=None, layout: LatentLayout = None,
+                          adapt_mass: bool = True):
     """``num_samples`` draws per point from p(z|x) by HMC (one draw per transition after
-    ``burn_in`` adapting transitions; step sizes are frozen while collecting), every local latent
-    packed by ``layout`` (default: the model's): shape (S, B, layout.size). The chains start at
-    ``z_init`` (packed), else at a draw from the prior. ``step()``, when given, is called after
-    every transition (progress)."""
+    ``burn_in`` adapting transitions), every local latent packed by ``layout`` (default: the
+    model's): shape (S, B, layout.size). The chains start at ``z_init`` (packed), else at a draw
+    from the prior. ``step()``, when given, is called after every transition (progress).
+
+    Burn-in adapts each point's step size toward 90% acceptance and, with ``adapt_mass``, a
+    diagonal mass matrix: the variance of each latent dimension over the chain's own draws in
+    the windows :data:`MASS_WINDOWS` (Pyro's :class:`~pyro.ops.welford.WelfordCovariance`, with
+    Stan's regularisation; Pyro's own adapter serves one chain of one potential, here each point
+    has its own). Everything is frozen while collecting, so the draws come from a fixed kernel.
+    """
     step = step or (lambda: None)
     layout = layout or LatentLayout.of(model, x)
-    kernel = PerPointHMC(packed_log_joint(model, x, layout), num_leapfrog)
     z = layout.flatten(prior_draws(model, x)) if z_init is None else z_init
     step_size = torch.full((len(x),), initial_step_size, dtype=x.dtype, device=x.device)
-    for _ in range(burn_in):
-        z, _, step_size = kernel(z, step_size, adapt=True)
+    inv_mass = torch.ones_like(z)
+    windows = [(round(a * burn_in), round(b * burn_in)) for a, b in MASS_WINDOWS] if adapt_mass else []
+    welford = WelfordCovariance(diagonal=True)
+    log_joint = packed_log_joint(model, x, layout)
+    kernel = PerPointHMC(log_joint, num_leapfrog)
+    for i in range(burn_in):
+        z, _, step_size = kernel(z, step_size, adapt=True, inv_mass=inv_mass)
+        for begin, end in windows:
+            if begin <= i < end:
+                welford.update(z)
+            if i + 1 == end and welford.n_samples >= 2:
+                new = welford.get_covariance(regularize=True)
+                step_size, inv_mass = rescaled_step_size(step_size, inv_mass, new), new
+                welford.reset()
         step()
+    if adapt_mass:
+        step_size = quarter_period_step(step_size, num_leapfrog)
     samples = []
     for _ in range(num_samples):
-        z, _, _ = kernel(z, step_size, adapt=False)
+        z, _, _ = kernel(z, step_size, adapt=False, inv_mass=inv_mass)
         samples.append(z)
         step()
     return torch.stack(samples)
@@ -61,115 +87,59 @@ def best_prior_draws(model, x, num_draws: int, layout: LatentLayout = None) -> t
     return best_z
 
 
-def appendix_d_log_likelihood(model, x, *, num_samples: int = 50, burn_in: int = 100, num_leapfrog: int = 4,
-                              init_draws: int = 300, batch_size: int = 1000, seed: int = 0, progress=False) -> torch.Tensor:
-    """Appendix D's estimator of log p(x) for models without an encoder (valid for small Nz):
+def appendix_d_log_likelihood(model, x, *, num_samples: int = 50, burn_in: int = 100, num_leapfrog: int = 4, init_draws: int = 300,
+                              adapt_mass: bool = True, batch_size: int = 1000, seed: int = 0, progress=False, with_error: bool = False):
+    """Appendix D's estimator of log p(x) for models without an encoder (valid for small Nz), as
+    the paper states it:
 
-    1. draw ``num_samples`` posterior samples per point with HMC (``num_leapfrog`` = 4), each
-       point's chain started at the best of ``init_draws`` prior draws (0: one prior draw);
-    2. fit a density q(z) to the first half: a full-covariance Gaussian per point;
-    3. on the second half, p(x) ≈ [ (1/L) Σ_l q(z_l) / (p(z_l) p(x|z_l)) ]⁻¹.
+    1. draw L = ``num_samples`` posterior samples per point with HMC (``num_leapfrog`` = 4) on
+       one chain, the *fitting* chain;
+    2. fit a density q(z) to them: a full-covariance Gaussian per point;
+    3. draw L fresh posterior samples on a second, independent chain (the *estimating* chain),
+       and estimate p(x) ≈ [ (1/L) Σ_l q(z_l) / (p(z_l) p(x|z_l)) ]⁻¹ on them.
 
-    The estimate is consistent because q is fitted on samples independent of those it is
-    evaluated on; like any harmonic-mean-type estimator it is noisy when q has heavier tails
-    than the posterior, hence the paper's restriction to Nz < 5. ``progress`` (True, or a
-    description) reports the HMC transitions done.
+    Each chain starts at the best of ``init_draws`` prior draws of its own (0: one prior draw)
+    and runs ``burn_in`` adapting transitions first (step size and, with ``adapt_mass``, a
+    diagonal mass matrix: :func:`hmc_posterior_samples`). Because q is fitted on one chain and
+    evaluated on the other, q is independent of the points it is evaluated at, which makes 1/p̂
+    unbiased for 1/p(x) whatever q is. (Kingma's code fitted on the first half of one chain
+    and evaluated on the second half: the halves are correlated, lag-1 autocorrelation 0.81
+    on an oracle model, so q was fitted to the very region it was then evaluated in.) The cost
+    is two chains per point: 2 × (burn_in + L) transitions.
 
-    Why the start matters: it is valid only if the chain samples the posterior. Started at one
-    prior draw, chains of a trained MNIST decoder (Nz = 3) stayed in regions of low posterior
-    mass, and the estimate came out 15 nats *below* AIS on the same 100 points (−139.15
-    against −123.69; with 1000 burn-in transitions −138.63); from the best of 30, 100, 300 or
-    1000 prior draws it gave −124.58, −123.78, −123.70 and −123.66
+    With ``with_error``, also each point's standard error: the delta method on the L ratios,
+    with L replaced by their effective sample size along the estimating chain, since
+    consecutive HMC draws are correlated (:func:`aevb.inference.evaluate.log_mean_exp_with_error`). Like any harmonic-mean-type estimator it is
+    noisy when q has heavier tails than the posterior, hence the paper's restriction to Nz < 5.
+    ``progress`` (True, or a description) reports the HMC transitions done.
+
+    Why the start matters: the estimate is valid only if the chains sample the posterior.
+    Started at one prior draw, chains of a trained MNIST decoder (Nz = 3) stayed in regions
+    of low posterior mass, and the estimate came out 15 nats *below* AIS on the same 100 points
     (``benchmarks/appendix_d_start.py``, docs/results.md, Figure 3).
     """
     if num_samples < 4:
         raise ValueError("appendix-d needs at least 4 posterior samples per point")
 
     def estimate(xb, step):
-        layout = LatentLayout.of(model, xb)
-        z_init = best_prior_draws(model, xb, init_draws, layout) if init_draws > 0 else None
-        samples = hmc_posterior_samples(model, xb, num_samples, burn_in=burn_in, num_leapfrog=num_leapfrog, z_init=z_init, step=step,
-                                        layout=layout)
-        fit, held_out = samples[: num_samples // 2], samples[num_samples // 2 :]
+        b = len(xb)
+        both = xb.repeat(2, 1)  # rows [0, b): the fitting chains; [b, 2b): the estimating chains
+        layout = LatentLayout.of(model, both)
+        z_init = best_prior_draws(model, both, init_draws, layout) if init_draws > 0 else None
+        samples = hmc_posterior_samples(model, both, num_samples, burn_in=burn_in, num_leapfrog=num_leapfrog, z_init=z_init, step=step,
+                                        layout=layout, adapt_mass=adapt_mass)
+        fit, held_out = samples[:, :b], samples[:, b:]
         mean = fit.mean(0)
         centred = fit - mean
         cov = torch.einsum("sbi,sbj->bij", centred, centred) / (len(fit) - 1)
-        cov = cov + 1e-6 * torch.eye(layout.size, device=xb.device)
+        cov = cov + 1e-6 * torch.eye(layout.size, dtype=cov.dtype, device=xb.device)
         q = torch.distributions.MultivariateNormal(mean, covariance_matrix=cov)
         with torch.no_grad():
-            log_ratio = q.log_prob(held_out) - packed_log_joint(model, xb, layout)(held_out)
-        return -(torch.logsumexp(log_ratio, 0) - math.log(len(held_out)))
+            log_ratio = q.log_prob(held_out) - packed_log_joint(model, xb, layout)(held_out)  # (L, b)
+        log_mean, error = log_mean_exp_with_error(log_ratio, correlated=True).unbind(-1)
+        return torch.stack([-log_mean, error], -1)
 
-    desc = progress if isinstance(progress, str) else f"Appendix D log-likelihood ({num_samples} HMC samples per point)"
-    return seeded_point_batches(x, batch_size, seed, lambda xb, rows, step: estimate(xb, step), progress=progress and desc,
-                                steps_per_batch=burn_in + num_samples, unit="HMC transitions")
-
-
-def ais_log_likelihood(model, x, *, guide=None, num_chains: int = 16, num_steps: int = 500, num_leapfrog: int = 5,
-                       pilot_chains: int = 4, batch_size: int = 100, seed: int = 0, progress=False) -> torch.Tensor:
-    """Annealed importance sampling (Neal 2001; as Wu et al. 2017 evaluate decoders) with HMC transitions.
-
-    Anneals π_t(z) ∝ p₀(z)^(1−β_t) p(x, z)^β_t from p₀ = the prior (or the guide's q(z|x)
-    when ``guide`` is given) to the posterior over ``num_steps`` geometrically spaced β's,
-    with one HMC transition per intermediate distribution. The estimate is logsumexp over
-    ``num_chains`` chains of the AIS log-weights minus log(num_chains): a stochastic lower
-    bound on log p(x) whose gap shrinks as ``num_steps`` grows.
-
-    Step sizes: adapting each chain's step size from its own acceptances biases the weights
-    (the kernel at step t would depend on that chain's path; measured here: the error grew
-    from 0.05 to 0.96 nats as num_steps went from 100 to 1000). So ``pilot_chains``
-    independent chains per point run the same schedule first, adapting toward 90% acceptance,
-    and the AIS chains reuse their recorded step sizes, frozen. ``progress`` (True, or a
-    description) reports the annealing transitions done (pilot and AIS chains).
-    """
-    if num_steps < 1 or num_chains < 1 or pilot_chains < 1:
-        raise ValueError("ais needs num_steps, num_chains and pilot_chains >= 1")
-    betas = torch.cat([torch.zeros(1), torch.logspace(-4, 0, num_steps)]).tolist()
-
-    if guide is not None and not getattr(guide, "density_anywhere", False):
-        raise ValueError(f"AIS from the guide evaluates log q at points the guide did not draw, which {type(guide).__name__} cannot "
-                         "(planar and radial flows have no inverse); use AIS from the prior or another estimator")
-
-    def anneal(xb, chains, advance, step_sizes=None):
-        """Run ``chains`` chains per point; adapt and record step sizes when none are given."""
-        b = len(xb)
-        x_rep = xb.repeat(chains, 1)  # chain c of point i sits at row c * b + i
-        layout = LatentLayout.of(model, x_rep)
-
-        def densities(z):
-            """(log p₀(z), log p(x, z)) per chain: the prior and the likelihood from one trace of the model."""
-            values = layout.unflatten(z)
-            prior, likelihood = log_densities_per_point(traced(model, x_rep, values))
-            start = prior if guide is None else guide_log_density(guide, x_rep, values)
-            return start, prior + likelihood
-
-        def tempered(z, beta):
-            start, joint = densities(z)
-            return (1 - beta) * start + beta * joint
-
-        with torch.no_grad():
-            z = layout.flatten(prior_draws(model, x_rep) if guide is None else guide_draws(guide, x_rep))
-        log_w = torch.zeros(len(x_rep), dtype=xb.dtype, device=xb.device)
-        step = torch.full((len(x_rep),), 0.1, dtype=xb.dtype, device=xb.device)
-        recorded = []
-        for t, (prev, beta) in enumerate(zip(betas[:-1], betas[1:])):
-            with torch.no_grad():
-                start, joint = densities(z)
-                log_w += (beta - prev) * (joint - start)
-            kernel = PerPointHMC(lambda z, beta=beta: tempered(z, beta), num_leapfrog)
-            if step_sizes is None:
-                recorded.append(step.reshape(chains, b).log().mean(0).exp())  # per point, over pilot chains
-                z, _, step = kernel(z, step, adapt=True)
-            else:
-                z, _, _ = kernel(z, step_sizes[t].repeat(chains), adapt=False)
-            advance()
-        return log_w.reshape(chains, b), recorded
-
-    def estimate(xb, advance):
-        _, step_sizes = anneal(xb, pilot_chains, advance)
-        log_w, _ = anneal(xb, num_chains, advance, step_sizes)
-        return torch.logsumexp(log_w, 0) - math.log(num_chains)
-
-    desc = progress if isinstance(progress, str) else f"AIS log-likelihood ({num_steps} steps, {num_chains} chains)"
-    return seeded_point_batches(x, batch_size, seed, lambda xb, rows, advance: estimate(xb, advance), progress=progress and desc,
-                                steps_per_batch=2 * num_steps, unit="annealing steps")
+    desc = progress if isinstance(progress, str) else f"Appendix D log-likelihood ({num_samples} + {num_samples} HMC samples per point)"
+    result = seeded_point_batches(x, batch_size, seed, lambda xb, rows, step: estimate(xb, step), progress=progress and desc,
+                                  steps_per_batch=burn_in + num_samples, unit="HMC transitions")
+    return (result[:, 0], result[:, 1]) if with_error else result[:, 0]

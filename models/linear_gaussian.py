@@ -89,6 +89,26 @@ class LinearGaussianModel(VAEModel):
         return [("z", lambda values: self.posterior(x))]
 
     @classmethod
+    def with_posterior_scales(cls, scales, data_dim: int = None, sigma: float = 0.5, seed: int = 0) -> "LinearGaussianModel":
+        """A model whose exact posterior p(z|x) has standard deviations ``scales`` (each in (0, 1)),
+        one per latent dimension, along the latent axes: W's columns are orthogonal with norms
+        n_k = σ (1/s_k² − 1)^½, since then WᵀW + σ²I is diagonal and p(z|x)'s variances are
+        σ² / (n_k² + σ²). An anisotropic oracle for the HMC-based estimators (scales spanning a
+        factor of 50: docs/baselines.md). ``data_dim`` defaults to twice the latent dimension."""
+        scales = torch.as_tensor(scales, dtype=torch.float64)
+        if scales.dim() != 1 or not ((scales > 0) & (scales < 1)).all():
+            raise ValueError(f"scales must be a list of posterior standard deviations in (0, 1), got {scales.tolist()}")
+        latent_dim = len(scales)
+        data_dim = 2 * latent_dim if data_dim is None else data_dim
+        if data_dim < latent_dim:
+            raise ValueError(f"data_dim ({data_dim}) must be at least the number of scales ({latent_dim})")
+        g = torch.Generator().manual_seed(seed)
+        basis, _ = torch.linalg.qr(torch.randn(data_dim, latent_dim, generator=g, dtype=torch.float64))
+        norms = sigma * (1 / scales**2 - 1).sqrt()
+        b = torch.randn(data_dim, generator=g, dtype=torch.float64)
+        return cls(data_dim, latent_dim).double().set_parameters(basis * norms, b, sigma)
+
+    @classmethod
     def maximum_likelihood(cls, x: torch.Tensor, latent_dim: int) -> "LinearGaussianModel":
         """Tipping & Bishop's closed-form ML estimate: b = mean, σ² = mean of the discarded
         eigenvalues of the sample covariance, W = U_K (Λ_K − σ² I)^½."""

@@ -1,6 +1,7 @@
 import contextlib
 import importlib.util
 import io
+import math
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -57,6 +58,23 @@ def linear_gaussian_problem(data_dim=5, latent_dim=2, num_train=1000, num_test=2
     with torch.no_grad():
         x = truth.marginal().sample((num_train + num_test,))
     return truth.to(dtype), x[:num_train].to(dtype), x[num_train:].to(dtype)
+
+
+def anisotropic_linear_gaussian(latent_dim=10, num_points=100, seed=1):
+    """The oracle of issue 15: a linear-Gaussian model whose exact posterior standard deviations
+    run geometrically from 0.9 down by a factor of 50 (0.9 … 0.018) along the latent axes, and
+    ``num_points`` points drawn from its marginal. One step size cannot suit every dimension."""
+    from aevb.models.linear_gaussian import LinearGaussianModel
+
+    scales = (0.9 * torch.logspace(0, -math.log10(50), latent_dim, dtype=torch.float64)).tolist()
+    model = LinearGaussianModel.with_posterior_scales(scales, sigma=0.5).float()
+    model.train(False)
+    for p in model.parameters():
+        p.requires_grad_(False)
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        x = model.marginal().sample((num_points,))
+    return model, x
 
 
 def correlated_linear_gaussian():

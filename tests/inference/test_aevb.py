@@ -34,8 +34,12 @@ def test_num_particles_average_reduces_variance_without_bias():
 
 @pytest.mark.parametrize("estimator", ["A", "B"])
 def test_gradients_reach_theta_and_phi_and_nothing_else(estimator):
+    """Every parameter of the model and the guide gets a gradient from the loss, and a module that
+    shares the param store but plays no part in the model/guide pair gets none (it is registered
+    with Pyro, so a loss that gathered all of the store's parameters would reach it)."""
     model, guide = tiny_model_and_guide()
     bystander = torch.nn.Linear(2, 2)
+    pyro.module("bystander", bystander)  # in the param store, beside the pair's parameters
     algorithm = AEVB(model, guide, estimator=estimator)
     x = binary_data(8, 6).requires_grad_(False)
     algorithm.loss(x, num_data=80).backward()

@@ -11,10 +11,12 @@ from aevb.inference.mcem import MonteCarloEM
 from aevb.inference.wake_sleep import WakeSleep
 from aevb.models.linear_gaussian import LinearGaussianModel
 
-# Budgets measured here: AEVB and wake-sleep get within 0.06 nats of the ML solution in 60
-# epochs at lr 0.01; MCEM needs a smaller step (at 0.01 its stale per-point samples make it
-# drift away), and gets within 0.02-0.08 nats at 3e-3 in 30-60 epochs.
+# Budgets: AEVB and wake-sleep 60 epochs at lr 0.01; MCEM needs a smaller step (at 0.01 its stale
+# per-point samples make it drift away) and gets 40 epochs at 3e-3. Gaps to the ML solution
+# measured by this test for initialisation seeds 0, 1, 2 (2026-11-24): AEVB 0.061, 0.045, 0.019;
+# wake-sleep 0.112, 0.068, 0.054; MCEM 0.068, 0.024, 0.023. Each tolerance is about twice the largest.
 SETTINGS = {"aevb": (60, 0.01), "wake-sleep": (60, 0.01), "mcem": (40, 3e-3)}
+TOLERANCE = {"aevb": 0.12, "wake-sleep": 0.22, "mcem": 0.13}
 
 
 @pytest.mark.parametrize("name", sorted(SETTINGS))
@@ -34,7 +36,4 @@ def test_reaches_the_maximum_likelihood_solution(name, capsys):
     with capsys.disabled():
         print(f"\n{name}: test log-likelihood {gap:.3f} nats/datapoint below the ML solution (start: {ml - start:.2f})")
     assert ml - start > 1.0  # the starting point is far: reaching the ML fit is not trivial
-    if name == "wake-sleep":  # the issue asks to report its gap, whatever it is; it must at least learn
-        assert gap < (ml - start) / 2
-    else:
-        assert abs(gap) < 0.5
+    assert -0.02 < gap < TOLERANCE[name]  # the ML fit maximises the training likelihood: test gaps are near zero or above

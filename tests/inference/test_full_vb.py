@@ -51,10 +51,20 @@ def test_weight_kl_is_the_closed_form_and_the_bound_subtracts_it():
 
 
 def test_several_particles_draw_theta_per_particle():
+    """Each of the 3 particles of one step draws its own θ ~ q(θ): the guide's weight draws are
+    recorded, and every weight site takes 3 different values (a θ shared across particles, or
+    one particle, would give one)."""
     model, guide = tiny_model_and_guide()
-    algorithm = FullVB(model, guide, num_particles=3)
+    algorithm = FullVB(model, guide, num_particles=3, init_scale=0.1)
+    draws = []
+    autoguide_forward = algorithm.weights.forward
+    algorithm.weights.forward = lambda *a, **k: draws.append(autoguide_forward(*a, **k)) or draws[-1]
     surrogate, bound = algorithm.step(binary_data(5, 6), num_data=50)
-    assert torch.isfinite(bound)
+    assert torch.isfinite(bound) and surrogate.requires_grad
+    assert len(draws) == 3
+    for name in algorithm.bayes.site_names():
+        values = torch.stack([d[name].detach() for d in draws])
+        assert values.shape[0] == 3 and all(not torch.equal(values[i], values[j]) for i in range(3) for j in range(i))
 
 
 def test_gradients_reach_q_theta_and_phi_and_not_the_base_decoder():

@@ -3,12 +3,13 @@
 import pyro
 import torch
 
-from conftest import linear_gaussian_problem
+from conftest import anisotropic_linear_gaussian, linear_gaussian_problem
 from aevb.data import Split
 from aevb.guides import DiagonalGaussianGuide
 from aevb.guides.exact import ExactPosteriorGuide
 from aevb.inference import AEVB, evaluate, fit, make_optimizer
-from aevb.inference.marginal import ais_log_likelihood, appendix_d_log_likelihood
+from aevb.inference.ais import ais_log_likelihood
+from aevb.inference.marginal import appendix_d_log_likelihood
 
 
 def test_importance_sampling_with_the_exact_posterior_is_exact():
@@ -36,20 +37,36 @@ def test_importance_sampling_with_a_fitted_amortised_guide():
 def test_ais_from_the_prior():
     model, _, x = linear_gaussian_problem(num_test=100)
     estimate = ais_log_likelihood(model, x, num_chains=8, num_steps=300, num_leapfrog=3)
-    assert (estimate - model.log_marginal(x)).mean().abs() < 0.1
+    assert (estimate - model.log_marginal(x)).mean().abs() < 0.05  # +0.011, +0.014, +0.007, −0.020 over seeds 0–3
 
 
 def test_ais_from_a_guide_with_a_short_schedule():
     model, _, x = linear_gaussian_problem(num_test=100)
     estimate = ais_log_likelihood(model, x, guide=ExactPosteriorGuide(model, scale=1.5), num_chains=4, num_steps=30)
-    assert (estimate - model.log_marginal(x)).mean().abs() < 0.1
+    assert (estimate - model.log_marginal(x)).mean().abs() < 0.08  # +0.001, −0.044, −0.012, −0.007 over seeds 0–3
 
 
 def test_appendix_d():
+    """Measured mean errors for seeds 0–3: +0.0054, −0.0027, +0.0006, −0.0042 (100 + 100 samples)."""
     model, _, x = linear_gaussian_problem(num_test=100)
     estimate = appendix_d_log_likelihood(model, x, num_samples=100, burn_in=100)
-    assert (estimate - model.log_marginal(x)).mean().abs() < 0.5
-    pyro.set_rng_seed(0)
+    assert (estimate - model.log_marginal(x)).mean().abs() < 0.02
+
+
+def test_appendix_d_on_an_anisotropic_posterior_with_its_standard_error():
+    """Nz = 4 (Appendix D's range), posterior standard deviations 0.9 … 0.018, the paper's 50
+    samples. Measured for seeds 0–3: mean errors −0.017, −0.001, −0.014, −0.006, the largest per
+    point 0.33–0.58, and 90–96% of the points within two reported standard errors of the exact
+    value. With the identity mass the chains do not reach the narrow directions in burn-in and
+    the estimate is 16–20 nats off."""
+    model, x = anisotropic_linear_gaussian(latent_dim=4)
+    exact = model.log_marginal(x)
+    estimate, error = appendix_d_log_likelihood(model, x, num_samples=50, with_error=True)
+    assert (estimate - exact).mean().abs() < 0.05
+    assert ((estimate - exact).abs() < 2 * error).float().mean() >= 0.85
+    assert (error > 0).all()
+    identity = appendix_d_log_likelihood(model, x, num_samples=50, adapt_mass=False)
+    assert (identity - exact).mean().abs() > 5  # the problem is hard without the mass matrix
 
 
 def test_hmc_estimators_keep_the_models_dtype():
@@ -74,14 +91,15 @@ def test_chains_start_at_the_best_of_the_prior_draws():
     torch.testing.assert_close(best, expected)
     # and the estimator itself, started there, still matches the exact answer
     estimate = appendix_d_log_likelihood(model, x, num_samples=100, burn_in=50, init_draws=40)
-    assert (estimate - model.log_marginal(x)).mean().abs() < 0.5
+    assert (estimate - model.log_marginal(x)).mean().abs() < 0.04  # −0.006 … +0.010 over seeds 0–3
 
 
 def test_the_estimators_on_two_latent_sites_against_the_exact_log_p_x():
     """The two-layer linear-Gaussian oracle (z₂ → z₁ → x), 20 test points. Measured here: IS with a
-    trained structured guide q(z₁|x) q(z₂|z₁) (K = 5000) −0.003 nats; AIS from the prior (300 steps,
-    16 chains) −0.057, from the guide (100 steps) −0.013; Appendix D (100 samples) −0.127 on average;
-    the guide's ELBO 0.25 below."""
+    trained structured guide q(z₁|x) q(z₂|z₁) (K = 5000) −0.001 nats; AIS from the prior (300 steps,
+    16 chains) +0.018, +0.020, +0.021, +0.010 for seeds 0–3 (these 20 points; −0.003 ± 0.005 on 400
+    simulated ones), from the guide (100 steps) +0.009, +0.016, −0.004, −0.008; Appendix D (100 +
+    100 samples) −0.012, −0.010, +0.014, −0.015; the guide's ELBO 0.25 below."""
     from conftest import two_layer_problem
 
     from aevb.data import Split
@@ -97,6 +115,6 @@ def test_the_estimators_on_two_latent_sites_against_the_exact_log_p_x():
     elbo = evaluate.elbo_per_point(model, guide, test, num_samples=1000)
     assert (elbo < exact + 0.05).all() and (exact - elbo).mean() > 0.05  # a bound, and not a tight one for a diagonal q
     assert abs((evaluate.log_likelihood_per_point(model, guide, test, num_samples=5000) - exact).mean()) < 0.05
-    assert abs((ais_log_likelihood(model, test, num_steps=300, num_chains=16) - exact).mean()) < 0.15
-    assert abs((ais_log_likelihood(model, test, guide=guide, num_steps=100, num_chains=16) - exact).mean()) < 0.15  # −0.013 measured
-    assert abs((appendix_d_log_likelihood(model, test, num_samples=100) - exact).mean()) < 0.4
+    assert abs((ais_log_likelihood(model, test, num_steps=300, num_chains=16) - exact).mean()) < 0.05
+    assert abs((ais_log_likelihood(model, test, guide=guide, num_steps=100, num_chains=16) - exact).mean()) < 0.05
+    assert abs((appendix_d_log_likelihood(model, test, num_samples=100) - exact).mean()) < 0.05  # −0.012 … +0.014 over seeds 0–3

@@ -16,8 +16,8 @@ from aevb import experiment as exp
 
 EXAMPLES = ["mnist_aevb", "compare_inference", "paper_figure2", "paper_figure3", "paper_figure4_5", "posterior_diagnostics",
             "linear_gaussian_oracle"]
-BENCHMARKS = ["throughput", "quality", "overheads", "allreduce", "appendix_d_start", "divergence", "active_units"]
-REQUIRED = {"posterior_diagnostics": ["--checkpoint", "runs/x/checkpoint.pt"], "active_units": ["--run-dirs", "runs/x"]}
+BENCHMARKS = ["throughput", "quality", "overheads", "allreduce", "appendix_d_start", "divergence", "active_units", "bdmc"]
+REQUIRED = {"posterior_diagnostics": ["--checkpoint", "runs/x/checkpoint.pt"], "active_units": ["--run-dirs", "runs/x"], "bdmc": ["--run-dirs", "runs/x"]}
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +51,8 @@ def test_a_flag_has_the_same_default_help_and_form_in_every_program(programs):
         settings = program.parse(REQUIRED.get(name, []))
         actions = {a.dest: a for a in program.parser()._actions if a.dest in cfg.TABLE}
         for key, action in actions.items():
-            seen[key][name] = (settings[key] if key != "out" else None, action.help, action.metavar, action.nargs)
+            value = settings[key] if key != "out" else None
+            seen[key][name] = (tuple(value) if isinstance(value, list) else value, action.help, action.metavar, action.nargs)
         assert settings["out"] == f"runs/{program.name}" if "out" in settings else True
     shared = {key: per for key, per in seen.items() if len(per) > 1}
     assert {"seed", "device", "data_dir", "quiet", "epochs", "optimizer", "estimator", "lr", "train_size", "latent_dims"} <= set(shared)
