@@ -56,10 +56,10 @@ def main(argv=None):
         print(f"| {folder} | {run.config['model']} | {run.config['inference']} | {s.lower.mean():.2f} ± {s.lower_error.mean():.2f} | "
               f"{s.upper.mean():.2f} ± {s.upper_error.mean():.2f} | {s.gap.mean():.2f} | {shown} | {ais.mean():.2f} ± {ais_error.mean():.2f} | "
               f"{took / 60:.1f} min |", flush=True)
-        extra = [("", "")] * points if appendix_d is None else zip(appendix_d.tolist(), appendix_d_error.tolist())
-        rows += [f"{folder},{i},{a:.4f},{b:.4f},{c:.4f},{d:.4f},{e if e == '' else f'{e:.4f}'},{f if f == '' else f'{f:.4f}'}"
-                 for i, (a, b, c, d, (e, f)) in
-                 enumerate(zip(s.lower.tolist(), s.lower_error.tolist(), s.upper.tolist(), s.upper_error.tolist(), extra))]
+        columns = [s.lower, s.lower_error, s.upper, s.upper_error] + ([] if appendix_d is None else [appendix_d, appendix_d_error])
+        for i, values in enumerate(zip(*(c.tolist() for c in columns))):
+            cells = [f"{v:.4f}" for v in values] + [""] * (6 - len(values))  # no Appendix D: two empty cells
+            rows.append(",".join([folder, str(i)] + cells))
     out.mkdir(parents=True, exist_ok=True)
     write_text(out / "bdmc.csv", "\n".join(rows) + "\n")
     print(f"\nwrote {out}/bdmc.csv")

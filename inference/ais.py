@@ -24,9 +24,9 @@ estimate, which keeps both bounds valid. Per temperature and per point the pilot
   a quarter period of the whitened target (:func:`aevb.inference.hmc.quarter_period_step`).
 
 On a linear-Gaussian model whose posterior standard deviations span a factor of 50, at
-Figure 3's cost (300 steps, 16 chains), AIS from the prior came out 0.68 nats low on average
-with the identity mass and 0.06 low with both, and the BDMC gap fell from 2.05 to 0.12–0.14
-nats (``examples/linear_gaussian_oracle.py``, docs/baselines.md).
+Figure 3's cost (300 steps, 16 chains), AIS from the prior came out 0.71 nats low on average
+with the identity mass and 0.045 low with both, and the BDMC gap fell from 2.09 to 0.13 nats
+(``examples/linear_gaussian_oracle.py``, docs/baselines.md).
 """
 
 import math
