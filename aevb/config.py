@@ -162,6 +162,12 @@ OPTIONS = [
     _positive("batch_size", 100, "minibatch size M", run=True),
     Option("map_prior", False, "add the paper's N(0, I) prior on the decoder weights (weight decay, §5)", type=bool, run=True),
     Option("jit", False, "compile the loss with Pyro's JIT (same estimator, less Python overhead)", type=bool, run=True, resumable=True),
+    Option("precision", "32", "training steps in float32 (32), or the networks' layers in bfloat16 with every density, KL and "
+           "reduction in float32 (bf16-mixed); evaluation is always float32", choices=_registry("aevb.inference.precision", "PRECISIONS"),
+           run=True, resumable=True),
+    Option("compile", "off", "trace the training step once per batch shape and run the graph without Pyro's per-step Python: "
+           "trace (PyTorch's kernels), inductor (torch.compile of that graph), off (Pyro on every step)",
+           choices=_registry("aevb.inference.compiled", "MODES"), run=True, resumable=True),
     _positive("epochs", 10, "total epochs (also with --resume)", run=True, resumable=True),
     Option("max_seconds", None, "stop training after this many seconds of training (the epoch it ends in is evaluated and kept)",
            type=float, low=0, open_low=True, run=True, resumable=True),
@@ -198,6 +204,8 @@ OPTIONS = [
     Option("lr_candidates", None, "step sizes tried (default: 0.01 0.02 0.1 for adagrad as in §5; 3e-4 1e-3 3e-3 for adam)", type=float,
            many=True, low=0, open_low=True),
     _positive("lr_search_samples", 20_000, "training samples per step-size trial"),
+    _positive("lr_search_points", 100, "held-out training points (after --train-size) scoring the step-size trials of an algorithm "
+              "without a training bound (mcem), by AIS from the prior"),
     _positive("train_eval_points", 10_000, "training points a train curve is computed on"),
     _positive("bound_samples", 1, "draws from q(z|x) per point for each point of a bound curve"),
     _positive("first_eval", 10_000, "training samples at a curve's first evaluation"),
@@ -221,6 +229,7 @@ OPTIONS = [
     _positive("repeats", 7, "timing rounds (the median is reported)"),
     _positive("steps", 150, "timed training steps per round and variant"),
     Option("timing_warmup", 20, "untimed steps before each timing", type=int, low=0),
+    Option("epoch_points", 60_000, "MNIST training points per timed epoch in the whole-epoch comparison (0: skip it)", type=int, low=0),
     Option("run_dir", "runs/paper_figure3/runs/n1000_aevb", "a run folder with curve.json and checkpoint.pt", metavar="DIR"),
     _positive("points", 100, "points scored"),
     Option("run_dirs", None, "run folders, each with a checkpoint.pt", many=True, metavar="DIR"),

@@ -17,7 +17,7 @@ from . import data
 from . import experiment as exp
 from .files import read_json, write_json
 from .inference.checkpoint import CheckpointError
-from .inference import LL_ESTIMATORS
+from .inference import ALGORITHMS, LL_ESTIMATORS
 from .inference.evaluate import elbo_per_point
 from .inference.train import TrainingDiverged
 
@@ -36,33 +36,60 @@ def sample_targets(budget: int, *, first: int = 10_000, per_decade: int = 5, bat
     return sorted(targets)
 
 
-def choose_lr(config: dict, candidates, samples: int, out_dir, *, data_dir=None, device="auto", log=print, advance=None) -> dict:
+#: AIS annealing steps (16 chains, from the prior) scoring a step-size trial on held-out points
+HELD_OUT_AIS_STEPS = 100
+
+
+def held_out_points(config: dict, num_points: int, *, data_dir=None, device="cpu", log=print):
+    """The ``num_points`` training points just after the run's training subset (its first
+    ``train_size`` points), which the run never trains on, binarised once as scored points are."""
+    split, _ = data.load_dataset(config["dataset"], data_dir, binarize_mode=config["binarize"], seed=config["seed"], device=device,
+                                 test_size=1, log=log)
+    start = config["train_size"]
+    if start is None or start + num_points > len(split):
+        raise ValueError(f"--inference {config['inference']} has no training bound, so its step size is chosen on {num_points} held-out "
+                         f"training points; the training set ({len(split)} points) has only "
+                         f"{len(split) - (start or len(split))} beyond --train-size {start}: set a smaller --train-size")
+    x = split.x[start:start + num_points]
+    return data.binarize.bernoulli_draw(x, data.binarize.TEST_BINARIZATION_SEED) if split.dynamic else x
+
+
+def choose_lr(config: dict, candidates, samples: int, out_dir, *, held_out: int = 100, data_dir=None, device="auto", log=print,
+              advance=None) -> dict:
     """Train ``config`` for ``samples`` examples with each step size in ``candidates`` (same seed,
-    same initialisation and data order) and pick the one with the best running training bound
-    (for MCEM, which has none, its running log p(x, z)); a step size that diverges scores
-    None. The result, with every candidate's value, is kept in ``out_dir/lr_search.json`` and
-    read back on a second call."""
+    same initialisation and data order) and pick the one with the best score; a step size that
+    diverges scores None. The score is the running training bound over the trial's last epoch
+    where the algorithm's training metric is one (``train_metric_is_bound``); otherwise (MCEM,
+    whose log p(x, z) at its chains' states rewards large steps) it is AIS from the prior
+    (:data:`HELD_OUT_AIS_STEPS` steps) averaged over ``held_out`` training points outside the
+    run's training subset (:func:`held_out_points`). The result, with every candidate's value,
+    is kept in ``out_dir/lr_search.json`` and read back on a second call."""
     config = {k: v for k, v in exp.resolve_run_config(config).items() if k != "lr"}  # canonical: every key, defaults resolved
     out_dir = Path(out_dir)
     record_path = out_dir / "lr_search.json"
     done = read_json(record_path)
-    if done is not None and done.get("candidates") == list(candidates) and done.get("samples") == samples:
+    by_bound = ALGORITHMS[config["inference"]].train_metric_is_bound
+    metric = ALGORITHMS[config["inference"]].train_metric if by_bound else "held_out_ais"
+    if done is not None and done.get("candidates") == list(candidates) and done.get("samples") == samples and done.get("metric") == metric:
         if done.get("config") != config:
             raise CheckpointError(f"{out_dir} holds a step-size search for another configuration; use another --out or delete it")
         if advance is not None:
             advance(samples * len(candidates))
         return done
+    x_held = None if by_bound else held_out_points(config, held_out, data_dir=data_dir, device=exp.resolve_device(device), log=log)
     scores = {}
     for lr in candidates:
         trial_dir = out_dir / f"lr_{lr:g}"
         trial_dir.mkdir(parents=True, exist_ok=True)
         experiment = exp.build({**config, "lr": lr}, data_dir=data_dir, device=device, log=log)
         experiment.config["epochs"] = math.ceil(samples / len(experiment.train))
-        metric = getattr(experiment.algorithm, "train_metric", "train_elbo")
         try:
             state = exp.train(experiment, trial_dir, max_examples=samples, evaluate=False, progress=False)
-            # the bound over the trial's last epoch (running average of the per-step estimates)
-            value = state.history[-1][metric]
+            if by_bound:  # the bound over the trial's last epoch (running average of the per-step estimates)
+                value = state.history[-1][metric]
+            else:
+                model, _ = experiment.scoring_pair(x_held)
+                value = LL_ESTIMATORS["ais"].estimate(model, None, x_held, num_samples=HELD_OUT_AIS_STEPS, seed=0).mean().item()
         except TrainingDiverged:
             value = math.nan
         scores[f"{lr:g}"] = value if math.isfinite(value) else None
@@ -75,6 +102,8 @@ def choose_lr(config: dict, candidates, samples: int, out_dir, *, data_dir=None,
     best = max(finite, key=finite.get)
     chosen = next(lr for lr in candidates if f"{lr:g}" == best)
     result = {"config": config, "candidates": list(candidates), "samples": samples, "metric": metric, "scores": scores, "chosen": chosen}
+    if not by_bound:
+        result["held_out"] = {"first": config["train_size"], "points": held_out, "ais_steps": HELD_OUT_AIS_STEPS}
     write_json(record_path, result)
     log(f"step size {best} chosen from {list(candidates)} ({metric} after {samples} samples: {scores})")
     return result
@@ -198,4 +227,4 @@ def load_points(curve: dict, key: str):
     return [p["examples"] for p in pts], [p[key] for p in pts]
 
 
-__all__ = ["ais_check", "bound_evaluator", "choose_lr", "load_points", "marginal_evaluator", "sample_targets", "scored_points", "train_curve"]
+__all__ = ["ais_check", "bound_evaluator", "choose_lr", "held_out_points", "load_points", "marginal_evaluator", "sample_targets", "scored_points", "train_curve"]

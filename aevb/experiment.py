@@ -22,6 +22,9 @@ from . import data
 from .files import read_json
 from .guides import capabilities, make_guide
 from .inference import ALGORITHMS, LL_ESTIMATORS, distributed
+from .inference.compiled import compile_step
+from .inference.precision import mixed_precision
+from .inference.loglik import monte_carlo_error
 from .inference.checkpoint import Checkpointer, CheckpointError, TrainState, load_checkpoint
 from .inference.evaluate import evaluate_elbo
 from .inference.optim import make_optimizer
@@ -125,13 +128,15 @@ class Experiment:
         registry :data:`aevb.inference.LL_ESTIMATORS`: ``is``, importance sampling with the guide,
         K = ``eval_samples``; ``appendix-d``, ``eval_samples`` HMC posterior samples per point;
         ``ais``, ``eval_samples`` annealing steps and 16 chains, from the guide when it can start
-        them, else from the prior)."""
+        them, else from the prior). ``standard_error`` is the estimator's Monte Carlo error of
+        that average, the points held fixed (:func:`aevb.inference.loglik.monte_carlo_error`)."""
         c = self.config
         x = self.test.x if c["eval_points"] is None else self.test.x[: c["eval_points"]]
         model, guide = self.scoring_pair(x)
         estimator = LL_ESTIMATORS[c["ll_estimator"]]
-        value = estimator.estimate(model, guide, x, num_samples=c["eval_samples"], seed=0, progress=self.progress).mean().item()
-        return {"value": value, "estimator": c["ll_estimator"], "num_samples": c["eval_samples"], "num_points": len(x)}
+        values, errors = estimator.estimate(model, guide, x, num_samples=c["eval_samples"], seed=0, progress=self.progress, with_error=True)
+        return {"value": values.mean().item(), "standard_error": monte_carlo_error(errors), "estimator": c["ll_estimator"],
+                "num_samples": c["eval_samples"], "num_points": len(x)}
 
     def checkpointer(self, out_dir) -> Checkpointer:
         """What this run's checkpoint in ``out_dir/checkpoint.pt`` holds: model, guide, the
@@ -169,6 +174,7 @@ def build(config: dict, *, data_dir=None, device="auto", log=print, progress: bo
         guide = make_guide(config["guide"], model, init=config["init"], num_data=len(train), flow_steps=config["flow_steps"],
                            flow_type=config["flow_type"]).to(device)
     algorithm = algorithm_class.from_config(model, guide, config, len(train))
+    algorithm = compile_step(mixed_precision(algorithm, [model, guide], config["precision"]), model, guide, config["compile"])
     sparse = guide.sparse_parameters() if guide is not None else ()
     optimizer = make_optimizer(config["optimizer"], algorithm.parameters(), config["lr"], sparse_params=sparse)
     return Experiment(config, train, test, model, guide, algorithm, optimizer, progress=progress)
@@ -193,6 +199,9 @@ def check_combination(config: dict) -> None:
     if estimator.max_latent_size is not None and size > estimator.max_latent_size:
         raise ValueError(f"--ll-estimator {ll} is valid for at most {estimator.max_latent_size} latent dimensions per datapoint "
                          f"(Appendix D: fewer than 5); --model {m} with --latent-dim {config['latent_dim']} has {size}")
+    if config["compile"] != "off" and not algorithm.supports_compile:
+        raise ValueError(f"--compile traces the steps of {', '.join(k for k, a in ALGORITHMS.items() if a.supports_compile)} only; "
+                         f"--inference {name} needs --compile off")
     if config["jit"] and not algorithm.supports_jit:
         raise ValueError(f"--jit compiles the losses of {', '.join(k for k, a in ALGORITHMS.items() if a.supports_jit)} only; --inference {name} runs eagerly")
     if config["num_particles"] < algorithm.min_particles:

@@ -36,7 +36,8 @@ DATA_SETTINGS = {
 LABELS = {"mnist": "MNIST", "frey": "Frey Face", "fashion-mnist": "Fashion-MNIST (stand-in for Frey Face)"}
 #: The flags every figure program offers (besides its own sweep keys); a ``--config`` file may
 #: also set any run key (:data:`aevb.config.RUN_KEYS`).
-FIGURE_KEYS = ("lr_candidates", "lr_search_samples", "train_size", "test_size", "seed", "device", "data_dir", "out", "overwrite", "quiet")
+FIGURE_KEYS = ("lr_candidates", "lr_search_samples", "lr_search_points", "train_size", "test_size", "seed", "device", "data_dir", "out",
+               "overwrite", "quiet")
 
 
 def resolve_dataset(settings, log) -> dict:
@@ -133,7 +134,7 @@ class Sweep:
         self.runs, self.searches = {}, {}
         self.metrics = {**metrics, "machine": machine(), "runs": self.runs, "lr_search": self.searches}
         self.metrics["settings"] = {**metrics.get("settings", {}), "lr_candidates": self.candidates,
-                                    "lr_search_samples": settings["lr_search_samples"]}
+                                    "lr_search_samples": settings["lr_search_samples"], "lr_search_points": settings["lr_search_points"]}
         self.progress = None
 
     def __enter__(self):
@@ -158,7 +159,7 @@ class Sweep:
         self.progress.set_postfix_str(name)
         run_dir = self.out / "runs" / name
         common = {"data_dir": s["data_dir"], "device": s["device"], "log": self.say, "advance": self.progress.update}
-        search = choose_lr(config, self.candidates, s["lr_search_samples"], run_dir, **common)
+        search = choose_lr(config, self.candidates, s["lr_search_samples"], run_dir, held_out=s["lr_search_points"], **common)
         self.searches[name] = search
         finishing = (lambda e: finish(e, run_dir)) if finish is not None else None
         self.runs[name] = train_curve({**config, "lr": search["chosen"]}, run_dir, targets, evaluate, finish=finishing,

@@ -4,12 +4,14 @@
     python benchmarks/overheads.py
 
 1. Fixed cost per step: the same step with tiny layers (4-3-2 units), where compute is
-   negligible, for plain PyTorch, our eager Pyro path and our --jit path.
+   negligible, for plain PyTorch, our eager Pyro path and our traced and compiled paths
+   (--compile trace, --compile inductor).
 2. The Bernoulli log-density on 15.7M logits: pyro's Bernoulli (binary_cross_entropy_with_logits)
    against FastBernoulli's x*l - softplus(l), for x of the logits' shape and for x broadcast
    over 200 samples (as in evaluation).
-3. bf16 autocast on this CPU: one 100x784x500 product, and a training step of the
-   fused-Adam reference and of our eager path, with and without autocast.
+3. bf16 on this CPU: one 100x784x500 product, and a training step of the fused-Adam
+   reference with and without a step-wide autocast, and of our eager path with --precision
+   32 and bf16-mixed.
 Each number is the median of 5 repeats.
 """
 
@@ -26,6 +28,8 @@ from reference_vae import ReferenceVAE  # benchmarks/reference_vae.py, beside th
 from aevb import cli
 from aevb.guides import DiagonalGaussianGuide
 from aevb.inference import AEVB, make_optimizer
+from aevb.inference.compiled import compile_step
+from aevb.inference.precision import mixed_precision
 from aevb.models import BernoulliVAE
 from aevb.models.likelihoods import FastBernoulli
 
@@ -54,10 +58,11 @@ def step_fn(loss_fn, optimizer, x, amp=False):
     return step
 
 
-def ours(d, h, z, jit=False):
+def ours(d, h, z, compile="off", precision="32"):
     pyro.clear_param_store()
-    algorithm = AEVB(BernoulliVAE(d, z, h), DiagonalGaussianGuide(d, z, h), jit=jit)
-    return (lambda x: algorithm.loss(x, num_data=60000)), make_optimizer("adam", algorithm.parameters(), 1e-3)
+    model, guide = BernoulliVAE(d, z, h), DiagonalGaussianGuide(d, z, h)
+    algorithm = compile_step(mixed_precision(AEVB(model, guide), [model, guide], precision), model, guide, compile)
+    return (lambda x: algorithm.step(x, num_data=60000)[0]), make_optimizer("adam", algorithm.parameters(), 1e-3)
 
 
 def reference(d, h, z, fused):
@@ -72,7 +77,9 @@ def main(argv=None):
     tiny = torch.bernoulli(torch.full((100, 4), 0.3))
     with pyro.validation_enabled(False):
         rows = {"plain PyTorch (torch.optim.Adam)": step_fn(*reference(4, 3, 2, False), tiny),
-                "ours, eager": step_fn(*ours(4, 3, 2), tiny), "ours, --jit": step_fn(*ours(4, 3, 2, jit=True), tiny)}
+                "ours, eager (--compile off)": step_fn(*ours(4, 3, 2), tiny),
+                "ours, --compile trace": step_fn(*ours(4, 3, 2, "trace"), tiny),
+                "ours, --compile inductor": step_fn(*ours(4, 3, 2, "inductor"), tiny)}
         for name, fn in rows.items():
             print(f"| {name} | {timed(fn, 300) * 1e3:.2f} ms |")
 
@@ -90,11 +97,12 @@ def main(argv=None):
     print(f"| 100x784x500 product, bfloat16 | {timed(lambda: a.bfloat16() @ w.bfloat16().T, 200) * 1e6:.0f} us |")
     batch = torch.bernoulli(torch.full((100, 784), 0.13))
     with pyro.validation_enabled(False):
-        for name, build in (("reference, fused Adam", lambda: reference(784, 500, 20, True)), ("ours, eager", lambda: ours(784, 500, 20))):
-            for amp in (False, True):
-                loss_fn, optimizer = build()
-                seconds = timed(step_fn(loss_fn, optimizer, batch, amp), 50)
-                print(f"| {name}, {'bf16 autocast' if amp else 'float32'} | {100 / seconds:,.0f} examples/s |")
+        for amp in (False, True):
+            seconds = timed(step_fn(*reference(784, 500, 20, True), batch, amp), 50)
+            print(f"| reference, fused Adam, {'bf16 autocast' if amp else 'float32'} | {100 / seconds:,.0f} examples/s |")
+        for precision in ("32", "bf16-mixed"):
+            seconds = timed(step_fn(*ours(784, 500, 20, precision=precision), batch), 50)
+            print(f"| ours, eager, --precision {precision} | {100 / seconds:,.0f} examples/s |")
 
 
 if __name__ == "__main__":

@@ -119,7 +119,7 @@ def train_and_evaluate(settings, out: Path, main_process: bool) -> None:
     save_figures(run, out, metrics, redraw=state.epoch != before)
     elbo = f"test ELBO {final['test_elbo']:.2f} nats/datapoint after {final['epoch']} epoch{'s' * (final['epoch'] != 1)}; " if "test_elbo" in final else ""
     print(f"{elbo}test log-likelihood ({ll['estimator']}, {ll['num_samples']} samples/steps, {ll['num_points']} points) "
-          f"{ll['value']:.2f} nats/datapoint")
+          f"{ll['value']:.2f} ± {ll['standard_error']:.2f} nats/datapoint (± its Monte Carlo standard error)")
     print(f"wrote {out}/config.yaml, metrics.json, checkpoint.pt and figures")
 
 

@@ -16,7 +16,9 @@ log-spaced sample counts. At the end of every run, annealed importance sampling 
 prior) on the first --ais-points points checks the Appendix D numbers.
 
 Settings as in §5 (N(0, 0.01²) initialisation, the N(0, I) weight prior, M = 100, L = 1,
-Adagrad with the step size chosen per run from {0.01, 0.02, 0.1} on the first samples), with
+Adagrad with the step size chosen per run from {0.01, 0.02, 0.1} on the first samples: by the
+running training bound, or for MCEM, which has none, by AIS from the prior on --lr-search-points
+held-out training points), with
 Nz = 3 and 100 hidden units; MNIST binarised once (static). These settings define the figure and
 are not flags; a --config file may change any of them (e.g. ``latent_dim: 4``, ``hidden_dims: [50]``;
 Appendix D needs Nz < 5). MCEM (Appendix E: 10 leapfrog steps per E-step, step size adapted

@@ -3,6 +3,7 @@
 import torch
 from torch import nn
 
+from aevb.inference.compiled import tracing
 from aevb.models.networks import register_module
 
 from .amortised import LocalGuide, single_site
@@ -48,7 +49,9 @@ class MeanFieldGuide(LocalGuide):
     def site_parameters(self, name, inputs, index):
         if index is None:
             raise ValueError("the mean-field guide needs the rows' indices in the training set (the plate's subsample)")
-        if index.numel() and int(index.max()) >= self.num_data:
+        # (not while a compiled step is traced: the graph runs on new indices; the embedding
+        # lookup still refuses an index out of range)
+        if not tracing() and index.numel() and int(index.max()) >= self.num_data:
             raise ValueError(
                 f"index {int(index.max())} is outside the {self.num_data} training points this guide has parameters for; "
                 "new points need fitted parameters (aevb.inference.refine.refine_local_parameters)"

@@ -36,6 +36,7 @@ class AEVB(Algorithm):
 
     name = "aevb"
     uses_estimator = True
+    supports_compile = True
     supports_jit = True
 
     @classmethod

@@ -37,12 +37,19 @@ class Algorithm:
     min_particles = 1
     #: its loss can be compiled with ``--jit``
     supports_jit = False
+    #: its ``step`` is a fixed tensor computation per input shape, so ``--compile`` may trace it
+    #: (:mod:`aevb.inference.compiled`; each algorithm declaring it is tested against eager)
+    supports_compile = False
     #: its state can be split across torch.distributed ranks (no per-training-point state)
     data_parallel = True
     #: puts its own prior on the model's weights and infers them (so ``--map-prior`` does not apply)
     infers_weights = False
     #: the name of the training metric its ``bound`` is
     train_metric = "train_elbo"
+    #: that metric is a (stochastic) lower bound on the training points' log p(x), so a step-size
+    #: search may rank candidates by it; when it is not (MCEM's log p(x, z) at its chains' states),
+    #: the search scores them by an estimate of log p(x) on held-out training points instead
+    train_metric_is_bound = True
     #: optimiser updates per minibatch
     updates_per_batch = 1
 

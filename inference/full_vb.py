@@ -32,6 +32,7 @@ class FullVB(nn.Module, Algorithm):
     """
 
     name = "full-vb"
+    supports_compile = True
     needs_amortised_guide = True  # q(z|x) runs on any x: the model at q(θ)'s mean is scored on test points
     uses_estimator = True
     infers_weights = True

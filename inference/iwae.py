@@ -25,6 +25,7 @@ class IWAE(Algorithm):
     """
 
     name = "iwae"
+    supports_compile = True
 
     @classmethod
     def from_config(cls, model, guide, config, num_data):

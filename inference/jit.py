@@ -1,4 +1,9 @@
-"""JIT-compiled ELBOs that compile once: estimator B with Pyro 1.9.2's tracing bug fixed.
+"""JIT-compiled ELBOs that compile once: estimator B with Pyro 1.9.2's tracing bug fixed (``--jit``).
+
+``--jit`` rests on ``torch.jit.trace``, which torch 2.14 deprecates; :mod:`aevb.inference.compiled`
+(``--compile``) is its supported successor. It is kept while it is still the fastest float32
+path on a CPU (docs/benchmark.md: 1.04-1.06x the plain-PyTorch reference against 1.00x for
+``--compile inductor``), and its deprecation warning is silenced where the trace is made.
 
 Pyro 1.9.2's :class:`pyro.infer.JitTraceMeanField_ELBO` caches its compiled loss in
 ``self._differentiable_loss`` but checks ``self._loss_and_surrogate_loss`` before
@@ -15,6 +20,7 @@ throwaway call in a forked RNG, so the compiled loss draws exactly what the eage
 draws from its first real call on (and ``--resume`` stays exact).
 """
 
+import warnings
 import weakref
 
 import pyro
@@ -62,7 +68,11 @@ class ShapeKeyed:
     def __call__(self, x, *, num_data, index=None):
         if x.shape not in self.compiled:
             elbo = self.make_elbo()(self.model, self.guide)
-            with torch.random.fork_rng(devices=[x.device] if x.device.type == "cuda" else []):
+            # torch 2.14 deprecates torch.jit.trace, which Pyro's JIT ELBOs are built on; --jit is kept
+            # while it still beats --compile (float32 on a CPU, docs/benchmark.md), so its warning is
+            # silenced here, where the trace is made, and nowhere else
+            with torch.random.fork_rng(devices=[x.device] if x.device.type == "cuda" else []), warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="`torch.jit.trace` is deprecated", category=FutureWarning)
                 elbo(x, num_data=num_data)  # compile; its draws and result are discarded
             self.compiled[x.shape] = elbo
         return self.compiled[x.shape](x, num_data=num_data)

@@ -25,10 +25,12 @@ class MonteCarloEM(nn.Module, Algorithm):
     """
 
     name = "mcem"
+    supports_compile = True
     needs_guide = False
     data_parallel = False  # a chain per training point
     updates_per_batch = 5
     train_metric = "train_log_joint"
+    train_metric_is_bound = False  # log p(x, z) at the chains' states bounds nothing: larger steps look better
 
     @classmethod
     def from_config(cls, model, guide, config, num_data):

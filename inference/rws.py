@@ -35,6 +35,7 @@ class RWS(Algorithm):
     """
 
     name = "rws"
+    supports_compile = True
     needs_density_anywhere = True
     min_particles = 2
 

@@ -162,20 +162,22 @@ def fit(
                     out_of_time = (max_seconds is not None and trained + time.perf_counter() - start > max_seconds) or (
                         max_examples is not None and examples + count + len(global_index) >= max_examples
                     )
-                    # One all-reduce averages the gradients and carries the bound, the objective and
-                    # the time flag, so every rank takes the same decisions below.
-                    bound, checked, late = distributed.average_gradients(params, bound, objective, objective.new_tensor(float(out_of_time)))
-                    value = bound.item()
-                    if not (math.isfinite(value) and math.isfinite(checked.item())):
+                    late = out_of_time
+                    if ctx.enabled:  # one all-reduce averages the gradients and carries the bound, the
+                        # objective and the time flag, so every rank takes the same decisions below
+                        bound, objective, flag = distributed.average_gradients(params, bound, objective, objective.new_tensor(float(out_of_time)))
+                        late = flag.item() > 0
+                    value, checked = torch.stack([bound.detach().double(), objective.detach().double()]).tolist()  # one device sync per step
+                    if not (math.isfinite(value) and math.isfinite(checked)):
                         bar.close()
-                        raise TrainingDiverged(f"the loss became {checked.item()} (bound {value}) at epoch {epoch}, step {step}; "
+                        raise TrainingDiverged(f"the loss became {checked} (bound {value}) at epoch {epoch}, step {step}; "
                                                f"stopped: {_kept(state)}. Try a smaller --lr.")
                     per_point = value / num_data
                     if state.reference is None:
                         state.reference = per_point
                     floor = state.reference - collapse_factor * max(abs(state.reference), train.x.shape[-1]) if collapse_factor else None
                     collapsed = collapsed + 1 if floor is not None and per_point < floor else 0
-                    if collapsed and (collapsed >= COLLAPSE_STEPS or step == len(batches) or late.item() > 0):  # an epoch ends here
+                    if collapsed and (collapsed >= COLLAPSE_STEPS or step == len(batches) or late):  # an epoch ends here
                         bar.close()
                         raise TrainingDiverged(
                             f"the training bound collapsed to {per_point:.4g} nats per datapoint at epoch {epoch}, step {step} "
@@ -188,7 +190,7 @@ def fit(
                 bar.update(1)
                 if step % 20 == 0 or step == len(batches):
                     bar.set_postfix_str(f"{metric.replace('_', ' ')} {total / count / num_data:.2f} nats")
-                if late.item() > 0:
+                if late:
                     stop = True
                     break
         bar.close()

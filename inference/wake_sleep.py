@@ -27,6 +27,7 @@ class WakeSleep(Algorithm):
     """
 
     name = "wake-sleep"
+    supports_compile = True
     needs_amortised_guide = True  # the sleep phase runs q on dreamed data
 
     @classmethod

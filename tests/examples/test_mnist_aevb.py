@@ -30,6 +30,7 @@ def test_cli_writes_every_output_and_resumes_exactly(tmp_path):
         assert -800 < e["test_elbo"] < 0 and -800 < e["train_elbo"] < 0 and e["examples_per_second"] > 0
     ll = metrics["test_log_likelihood"]
     assert ll["num_samples"] == 50 and ll["num_points"] == 200 and math.isfinite(ll["value"])
+    assert 0 < ll["standard_error"] < 0.5  # its Monte Carlo error over the 200 points, K = 50
     assert ll["value"] > metrics["epochs"][-1]["test_elbo"]  # IS tightens the bound (a margin of nats at Nz=2)
     with Image.open(a / "samples.png") as im:
         assert im.size == (8 * 29 + 1, 8 * 29 + 1)  # 64 images of 28x28 with 1-pixel padding

@@ -1,6 +1,7 @@
 import json
 
 import pytest
+import torch
 
 from conftest import mnist_dir, requires_mnist
 from aevb import curves
@@ -69,3 +70,31 @@ def test_choose_lr_picks_the_best_running_bound_and_remembers_it(tmp_path):
     assert again == search
     with pytest.raises(curves.exp.CheckpointError, match="another configuration"):
         curves.choose_lr({**CONFIG, "hidden_dims": [8]}, [0.01, 0.1, 50.0], 200, tmp_path, data_dir=mnist_dir(), device="cpu")
+
+
+@requires_mnist
+def test_held_out_points_are_the_training_points_after_the_subset():
+    config = curves.exp.resolve_run_config(CONFIG)
+    x = curves.held_out_points(config, 20, data_dir=mnist_dir())
+    everything, _ = curves.data.load_dataset("mnist", mnist_dir(), binarize_mode="static", seed=config["seed"], test_size=1)
+    assert torch.equal(x, everything.x[300:320])  # never among the 300 the run trains on
+    with pytest.raises(ValueError, match="smaller --train-size"):
+        curves.held_out_points({**config, "train_size": None}, 20, data_dir=mnist_dir())
+
+
+@requires_mnist
+def test_mcem_step_size_is_chosen_by_ais_on_held_out_points_not_by_its_log_joint(tmp_path):
+    """MCEM has no training bound; its running log p(x, z) at the chains' states rewards large
+    steps, so its trials are scored by AIS from the prior on held-out training points."""
+    config = {**CONFIG, "inference": "mcem", "ll_estimator": "ais"}
+    search = curves.choose_lr(config, [0.01, 0.1], 200, tmp_path / "search", held_out=20, data_dir=mnist_dir(), device="cpu")
+    assert search["metric"] == "held_out_ais" and search["held_out"] == {"first": 300, "points": 20, "ais_steps": curves.HELD_OUT_AIS_STEPS}
+    assert search["chosen"] == float(max(search["scores"], key=search["scores"].get))
+    # the score is AIS on points 300..319 of the trial's model, trained again here the same way
+    experiment = curves.exp.build({**config, "lr": 0.1}, data_dir=mnist_dir(), device="cpu")
+    experiment.config["epochs"] = 1
+    state = curves.exp.train(experiment, tmp_path / "again", max_examples=200, evaluate=False, progress=False)
+    x = curves.held_out_points(experiment.config, 20, data_dir=mnist_dir())
+    ais = curves.LL_ESTIMATORS["ais"].estimate(experiment.model, None, x, num_samples=curves.HELD_OUT_AIS_STEPS, seed=0).mean().item()
+    assert search["scores"]["0.1"] == pytest.approx(ais, abs=1e-4)
+    assert abs(ais - state.history[-1]["train_log_joint"]) > 1.0  # not the log joint it used to be ranked by

@@ -63,5 +63,7 @@ def test_the_rules_read_an_algorithms_declarations_not_its_name(monkeypatch):
         resolved(inference="dreamer", num_particles=2)
     with pytest.raises(ValueError, match="--inference dreamer keeps state per training point"):
         exp.check_data_parallel(resolved(inference="dreamer", num_particles=3))
+    with pytest.raises(ValueError, match="--inference dreamer needs --compile off"):  # it does not declare supports_compile
+        resolved(inference="dreamer", num_particles=3, compile="trace")
     with pytest.raises(ValueError, match="--guide meanfield keeps parameters per training point"):
         exp.check_data_parallel(resolved(guide="meanfield"))
