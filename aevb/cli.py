@@ -19,7 +19,9 @@ of any kind ends the program with one line on stderr and a non-zero exit status.
 
 import argparse
 import errno
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from . import config as cfg
@@ -169,7 +171,14 @@ def run(main, argv=None, *, interrupted: str = "interrupted") -> int:
     :class:`Interrupted` or else ``interrupted``; on running out of memory, one line. Unexpected
     exceptions (bugs) keep their traceback."""
     from .inference import distributed
+    from .inference.train import interrupt_requested
 
+    def on_ctrl_c(signum, frame):
+        interrupt_requested.set()  # in case the exception below lands in a finaliser and is dropped
+        raise KeyboardInterrupt
+
+    installed = threading.current_thread() is threading.main_thread()  # signal handlers live in the main thread
+    previous = signal.signal(signal.SIGINT, on_ctrl_c) if installed else None
     try:
         main(argv)
         return 0
@@ -189,4 +198,7 @@ def run(main, argv=None, *, interrupted: str = "interrupted") -> int:
               file=sys.stderr)
         return 1
     finally:
+        interrupt_requested.clear()
+        if installed:
+            signal.signal(signal.SIGINT, previous if previous is not None else signal.default_int_handler)
         distributed.shutdown()

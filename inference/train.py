@@ -15,6 +15,7 @@ evaluation, metrics and atomic checkpoints with exact resume. An algorithm suppl
 """
 
 import math
+import threading
 import time
 
 import pyro
@@ -46,6 +47,13 @@ def _kept(state: TrainState) -> str:
     if state.epoch == 0:
         return "no epoch had finished, so nothing was saved"
     return f"the checkpoint after epoch {state.epoch} is intact"
+
+
+#: Set by the programs' Ctrl-C handler (:func:`aevb.cli.run`) before it raises KeyboardInterrupt.
+#: Python drops an exception raised while it runs a finaliser (``__del__``, a weakref callback:
+#: "Exception ignored in ..."), so a Ctrl-C that lands there would be lost and a long run would
+#: go on; :func:`fit` checks this flag after every step and raises again.
+interrupt_requested = threading.Event()
 
 
 def epoch_generator(seed: int, epoch: int, device) -> torch.Generator:
@@ -185,6 +193,9 @@ def fit(
                             f"{_kept(state)}. Try a smaller --lr."
                         )
                     optimizer.step()
+                    if interrupt_requested.is_set():  # a Ctrl-C whose KeyboardInterrupt was swallowed (see above)
+                        interrupt_requested.clear()
+                        raise KeyboardInterrupt
                 total += value * len(global_index)
                 count += len(global_index)
                 bar.update(1)

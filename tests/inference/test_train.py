@@ -196,3 +196,25 @@ def test_parameters_that_stop_being_finite_are_never_checkpointed(tmp_path):
     with pytest.raises(TrainingDiverged, match="the parameters stopped being finite in epoch 1"):
         fit(algorithm, optimizer, grey_split(n=20), epochs=2, batch_size=20, checkpointer=ck, progress=False)
     assert not ck.path.exists()
+
+
+def test_a_ctrl_c_whose_exception_was_swallowed_still_stops_training_at_the_next_step(tmp_path):
+    """Python drops a KeyboardInterrupt raised inside a finaliser; the programs' Ctrl-C handler
+    also sets ``interrupt_requested``, and fit raises again after the step it lands in."""
+    from aevb.inference.train import interrupt_requested
+
+    train = grey_split()
+    _, _, algorithm, optimizer, ck = make_run(tmp_path)
+    steps = []
+    step = algorithm.step
+
+    def counting(*args, **kwargs):
+        steps.append(1)
+        if len(steps) == 2:
+            interrupt_requested.set()  # as the handler does; its exception is taken to be lost
+        return step(*args, **kwargs)
+
+    algorithm.step = counting
+    with pytest.raises(KeyboardInterrupt):
+        fit(algorithm, optimizer, train, epochs=3, batch_size=16, progress=False)
+    assert len(steps) == 2 and not interrupt_requested.is_set()
