@@ -133,7 +133,9 @@ def earlier_evaluation(out: Path, run, epoch: int):
     c = run.config
     wanted = {"epoch": epoch, "estimator": c["ll_estimator"], "num_samples": c["eval_samples"],
               "num_points": len(run.test) if c["eval_points"] is None else c["eval_points"]}
-    return earlier if isinstance(earlier, dict) and all(earlier.get(k) == v for k, v in wanted.items()) else None
+    # one without a standard error (written before it was reported) counts as missing
+    complete = isinstance(earlier, dict) and "standard_error" in earlier
+    return earlier if complete and all(earlier.get(k) == v for k, v in wanted.items()) else None
 
 
 def save_figures(run, out: Path, metrics: dict, redraw: bool) -> None:
