@@ -70,7 +70,9 @@ def choose_lr(config: dict, candidates, samples: int, out_dir, *, held_out: int 
     done = read_json(record_path)
     by_bound = ALGORITHMS[config["inference"]].train_metric_is_bound
     metric = ALGORITHMS[config["inference"]].train_metric if by_bound else "held_out_ais"
-    if done is not None and done.get("candidates") == list(candidates) and done.get("samples") == samples and done.get("metric") == metric:
+    same_points = by_bound or (done or {}).get("held_out", {}).get("points") == held_out
+    if done is not None and done.get("candidates") == list(candidates) and done.get("samples") == samples and done.get("metric") == metric \
+            and same_points:
         if done.get("config") != config:
             raise CheckpointError(f"{out_dir} holds a step-size search for another configuration; use another --out or delete it")
         if advance is not None:

@@ -199,6 +199,8 @@ def check_combination(config: dict) -> None:
     if estimator.max_latent_size is not None and size > estimator.max_latent_size:
         raise ValueError(f"--ll-estimator {ll} is valid for at most {estimator.max_latent_size} latent dimensions per datapoint "
                          f"(Appendix D: fewer than 5); --model {m} with --latent-dim {config['latent_dim']} has {size}")
+    if config["compile"] != "off" and config["jit"]:
+        raise ValueError("--jit and --compile are two ways of compiling the same step: choose one")
     if config["compile"] != "off" and not algorithm.supports_compile:
         raise ValueError(f"--compile traces the steps of {', '.join(k for k, a in ALGORITHMS.items() if a.supports_compile)} only; "
                          f"--inference {name} needs --compile off")

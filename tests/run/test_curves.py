@@ -98,3 +98,7 @@ def test_mcem_step_size_is_chosen_by_ais_on_held_out_points_not_by_its_log_joint
     ais = curves.LL_ESTIMATORS["ais"].estimate(experiment.model, None, x, num_samples=curves.HELD_OUT_AIS_STEPS, seed=0).mean().item()
     assert search["scores"]["0.1"] == pytest.approx(ais, abs=1e-4)
     assert abs(ais - state.history[-1]["train_log_joint"]) > 1.0  # not the log joint it used to be ranked by
+    again = curves.choose_lr(config, [0.01, 0.1], 200, tmp_path / "search", held_out=20, data_dir=mnist_dir(), device="cpu")
+    assert again == search  # read back
+    other = curves.choose_lr(config, [0.01, 0.1], 200, tmp_path / "search", held_out=10, data_dir=mnist_dir(), device="cpu")
+    assert other["held_out"]["points"] == 10  # other held-out points: searched again

@@ -37,6 +37,7 @@ def test_configurations_of_earlier_versions_are_migrated():
     (dict(inference="wake-sleep", guide="meanfield"), "needs an amortised guide"),
     (dict(inference="full-vb", map_prior=True), "already puts a N.0, I. prior on the model's weights"),
     (dict(inference="iwae", jit=True), "--jit compiles the losses of aevb only"),
+    (dict(jit=True, compile="trace"), "--jit and --compile are two ways"),
 ])
 def test_combinations_that_cannot_work_are_refused_with_the_reason(config, message):
     with pytest.raises(ValueError, match=message):
