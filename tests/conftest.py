@@ -42,6 +42,13 @@ def tiny_model_and_guide(data_dim=6, latent_dim=2, hidden_dim=8, seed=0):
     return BernoulliVAE(data_dim, latent_dim, hidden_dim), DiagonalGaussianGuide(data_dim, latent_dim, hidden_dim)
 
 
+def grey_split(n=60, d=6):
+    """A small grey-level training split with dynamic binarisation (a fixed draw)."""
+    from aevb.data import Split
+
+    return Split(torch.rand(n, d, generator=torch.Generator().manual_seed(4)), (2, 3), dynamic=True)
+
+
 def binary_data(n, d, seed=0):
     g = torch.Generator().manual_seed(seed)
     return torch.bernoulli(torch.full((n, d), 0.3), generator=g)

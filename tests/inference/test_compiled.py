@@ -6,9 +6,8 @@ import pytest
 import torch
 from torch._dynamo.utils import counters
 
-from conftest import binary_data, mnist_dir, requires_mnist, tiny_model_and_guide
+from conftest import binary_data, grey_split, mnist_dir, requires_mnist, tiny_model_and_guide
 from aevb import experiment as exp
-from aevb.data import Split
 from aevb.inference import ALGORITHMS, AEVB, Algorithm, Checkpointer, TrainState, fit, make_optimizer
 from aevb.inference.compiled import CompiledStep, compile_step
 
@@ -77,11 +76,6 @@ def test_the_inductor_step_draws_eager_pyros_epsilon():
                     step_and_gradients(compiled, algorithm.parameters(), x, index, seed), exact=False)
 
 
-def grey_split(n=50, d=6):
-    torch.manual_seed(1)
-    return Split(torch.rand(n, d), (2, 3), dynamic=True)
-
-
 @pytest.mark.parametrize("mode", ["trace", "inductor"])
 def test_an_epoch_with_a_short_last_batch_compiles_twice_and_never_again(mode):
     model, guide = tiny_model_and_guide()
@@ -89,14 +83,14 @@ def test_an_epoch_with_a_short_last_batch_compiles_twice_and_never_again(mode):
     optimizer = make_optimizer("adam", algorithm.parameters(), 0.01)
     counters.clear()
     # 50 points in batches of 20: two of 20, a last one of 10; three epochs
-    fit(algorithm, optimizer, grey_split(), epochs=3, batch_size=20, seed=0, progress=False)
+    fit(algorithm, optimizer, grey_split(n=50), epochs=3, batch_size=20, seed=0, progress=False)
     assert algorithm.step.compilations == 2 and len(algorithm.step.graphs) == 2
     if mode == "inductor":
         assert counters["stats"]["unique_graphs"] == 2  # Dynamo compiled each traced graph once
 
 
 def test_resume_is_exact_with_the_traced_step(tmp_path):
-    train = grey_split()
+    train = grey_split(n=50)
     results = []
     for split in ([3], [1, 2]):
         folder = tmp_path / str(len(split))

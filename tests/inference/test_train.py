@@ -1,13 +1,8 @@
 import pytest
 import torch
 
-from conftest import tiny_model_and_guide
-from aevb.data import Split
+from conftest import grey_split, tiny_model_and_guide
 from aevb.inference import AEVB, Checkpointer, CheckpointError, TrainingDiverged, TrainState, fit, load_checkpoint, make_optimizer
-
-
-def grey_split(n=60, d=6):
-    return Split(torch.rand(n, d, generator=torch.Generator().manual_seed(4)), (2, 3), dynamic=True)
 
 
 def make_run(tmp_path, seed=0):
