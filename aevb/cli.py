@@ -61,13 +61,25 @@ class Settings(dict):
         return {k: v for k, v in self.items() if k in cfg.RUN_KEYS and (k in self.explicit or not explicit_only)}
 
 
-def help_text(option: cfg.Option) -> str:
-    """An option's help, with its default where the text does not say it already."""
+#: "The program sets no default of its own for this key".
+_TABLE_DEFAULT = object()
+
+
+def help_text(option: cfg.Option, program_default=_TABLE_DEFAULT) -> str:
+    """An option's help, with its default where the text does not say it already, or with the
+    program's own default (``program_default``, when the program sets one) in its place."""
     text = option.help
+    if program_default is not _TABLE_DEFAULT:  # a default of this program's, shown instead of the table's
+        return f"{text} (this program's default: {_shown(option, program_default)})"
     if "default" not in text and option.type is not bool and option.default is not None:
-        shown = " ".join(map(str, option.default)) if option.many else option.default
-        text += f" (default: {shown})"
+        text += f" (default: {_shown(option, option.default)})"
     return text
+
+
+def _shown(option: cfg.Option, value) -> str:
+    if value is None:
+        return "none"
+    return " ".join(map(str, value)) if option.many else str(value)
 
 
 class Program:
@@ -79,12 +91,19 @@ class Program:
     :param config_keys: further keys a ``--config`` file may set without a flag (the figure
         programs accept every run key there, applied over the paper's settings).
     :param required: keys that must end up set.
+    :param defaults: this program's own defaults for some of its keys, replacing the table's where
+        the program reproduces a published protocol whose settings differ from the collection's
+        (``examples/iwae_table1.py``); ``--help`` shows them, and they are validated like a flag.
     """
 
-    def __init__(self, name: str, doc: str, keys, *, config_keys=(), required=()):
+    def __init__(self, name: str, doc: str, keys, *, config_keys=(), required=(), defaults=None):
         unknown = [k for k in (*keys, *config_keys) if k not in cfg.TABLE]
         if unknown:
             raise KeyError(f"{name}: keys not in the option table: {unknown}")
+        defaults = dict(defaults or {})
+        if set(defaults) - set(keys):
+            raise KeyError(f"{name}: defaults for keys it does not offer: {sorted(set(defaults) - set(keys))}")
+        self.defaults = {k: cfg.TABLE[k].validate(v) for k, v in defaults.items()}
         self.name, self.doc = name, doc
         self.keys = tuple(dict.fromkeys(("config", *keys)))
         self.config_keys = frozenset(self.keys) | frozenset(config_keys)
@@ -95,7 +114,7 @@ class Program:
                          argument_default=argparse.SUPPRESS, allow_abbrev=False)  # a flag is spelled out: a renamed one fails loudly
         for key in self.keys:
             option = cfg.TABLE[key]
-            kwargs = {"dest": key, "help": help_text(option)}
+            kwargs = {"dest": key, "help": help_text(option, self.defaults.get(key, _TABLE_DEFAULT))}
             if option.type is bool:
                 kwargs["action"] = "store_true"
             else:
@@ -117,7 +136,7 @@ class Program:
         if flags.get("config") is not None:
             values = cfg.load_file(flags["config"])
             from_file = cfg.validate(values, self.config_keys - {"config"}, where=f"configuration file {flags['config']}")
-        values = {k: cfg.TABLE[k].default for k in self.keys}
+        values = {k: self.defaults.get(k, cfg.TABLE[k].default) for k in self.keys}
         values.update(from_file)
         values.update(flags)
         missing = [cfg.TABLE[k].flag for k in self.required if values.get(k) is None]

@@ -143,7 +143,8 @@ OPTIONS = [
     _positive("latent_dim", 20, "Nz, the size of z", run=True),
     Option("hidden_dims", None, "tanh layers of the mlp model's decoder and its guides' encoders, e.g. 200 200 (default: the paper's "
            "one layer for the data set: 500 MNIST, 200 Frey Face and Fashion-MNIST)", type=int, many=True, low=1, run=True),
-    Option("init", "default", "'paper': every parameter from N(0, 0.01^2) (§5); 'default': PyTorch's", choices=("default", "paper"), run=True),
+    Option("init", "default", "'paper': every parameter from N(0, 0.01^2) (§5); 'glorot': Glorot & Bengio's uniform weights, zero biases "
+           "(Burda et al.); 'default': PyTorch's", choices=_registry("aevb.models.networks", "INITS"), run=True),
     Option("binarize", "dynamic", "binary data: a fresh draw per minibatch (dynamic), one fixed draw (static), or none",
            choices=("dynamic", "static", "none"), run=True),
     _positive("train_size", None, "use the first N training points (default: all)", run=True),
@@ -159,6 +160,10 @@ OPTIONS = [
            choices=_registry("aevb.guides.global_latents", "AUTOGUIDES"), run=True),
     Option("optimizer", "adam", "adam, or adagrad (the paper's)", choices=_registry("aevb.inference.optim", "OPTIMIZERS"), run=True),
     Option("lr", None, "step size (default: 1e-3 for adam, 0.02 for adagrad)", type=float, low=0, open_low=True, run=True),
+    Option("lr_schedule", "constant", "the step size per epoch: constant, or burda (Burda et al.'s stages: lr*10^(-i/7) for 3^i epochs, "
+           "i = 0, 1, ...)", choices=_registry("aevb.inference.schedule", "LR_SCHEDULES"), run=True),
+    Option("optimizer_eps", None, "the optimiser's epsilon (default: torch's, 1e-8 for adam; Burda et al. used 1e-4)", type=float, low=0,
+           open_low=True, run=True),
     _positive("batch_size", 100, "minibatch size M", run=True),
     Option("map_prior", False, "add the paper's N(0, I) prior on the decoder weights (weight decay, §5)", type=bool, run=True),
     Option("jit", False, "compile the loss with Pyro's JIT (same estimator, less Python overhead)", type=bool, run=True, resumable=True),
@@ -218,6 +223,12 @@ OPTIONS = [
     _positive("ais_steps", 300, "Figure 3: AIS annealing steps"),
     _positive("grid", 20, "Figure 4: manifold grid size (grid x grid images)"),
     _positive("sample_images", 100, "Figure 5: random samples per model (a square number fills the panel)"),
+    # ------------------------------------------------------------------ iwae_table1.py
+    Option("rows", ["1:vae:1", "1:vae:5", "1:vae:50", "1:iwae:5", "1:iwae:50", "2:vae:1", "2:vae:5", "2:vae:50", "2:iwae:5", "2:iwae:50"],
+           "Burda et al.'s Table 1 rows, each LAYERS:OBJECTIVE:K: 1 or 2 stochastic layers, vae (the average of K ELBO samples) or "
+           "iwae (the K-sample bound), K samples per point", many=True, metavar="LAYERS:OBJECTIVE:K"),
+    Option("stages", 8, "train the first N stages of Burda et al.'s schedule (stage i: 3^i epochs at lr*10^(-i/7); 8 is their "
+           "protocol, 3280 epochs)", type=int, low=1),
     # ------------------------------------------------------------------ posterior_diagnostics.py
     Option("checkpoint", None, "a run's checkpoint.pt (or its folder)", metavar="PATH"),
     Option("indices", [0, 1, 2, 3], "test-set indices of the points", type=int, many=True, low=0),

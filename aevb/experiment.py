@@ -11,6 +11,7 @@ The configuration's keys and defaults are :mod:`aevb.config`'s run keys; a missi
 its default and every value is checked against the table before any work is done.
 """
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from .inference.loglik import monte_carlo_error
 from .inference.checkpoint import Checkpointer, CheckpointError, TrainState, load_checkpoint
 from .inference.evaluate import evaluate_elbo
 from .inference.optim import make_optimizer
+from .inference.schedule import LR_SCHEDULES
 from .inference.refine import amortisation_gap, fitted_guide
 from .inference.train import fit
 from .models import MODELS, ModelSpec, build_model
@@ -176,7 +178,7 @@ def build(config: dict, *, data_dir=None, device="auto", log=print, progress: bo
     algorithm = algorithm_class.from_config(model, guide, config, len(train))
     algorithm = compile_step(mixed_precision(algorithm, [model, guide], config["precision"]), model, guide, config["compile"])
     sparse = guide.sparse_parameters() if guide is not None else ()
-    optimizer = make_optimizer(config["optimizer"], algorithm.parameters(), config["lr"], sparse_params=sparse)
+    optimizer = make_optimizer(config["optimizer"], algorithm.parameters(), config["lr"], sparse_params=sparse, eps=config["optimizer_eps"])
     return Experiment(config, train, test, model, guide, algorithm, optimizer, progress=progress)
 
 
@@ -265,7 +267,8 @@ def train(experiment: Experiment, out_dir, *, resume: bool = False, state: Train
     """Train with checkpoints in ``out_dir/checkpoint.pt`` (continuing it when ``resume``, or from
     ``state``, the state a previous call in this process returned, without reading the checkpoint);
     ``on_epoch_end(state)`` runs after every epoch; the configuration's ``max_seconds`` and
-    ``max_examples`` end training early (see :func:`aevb.inference.train.fit`); ``evaluate=False``
+    ``max_examples`` end training early (see :func:`aevb.inference.train.fit`); every epoch's step
+    size is the configuration's ``lr_schedule`` at that epoch; ``evaluate=False``
     skips the per-epoch test ELBO; ``progress`` (default: the run's) shows the epochs' progress."""
     c = experiment.config
     Path(out_dir).mkdir(parents=True, exist_ok=True)
@@ -279,6 +282,7 @@ def train(experiment: Experiment, out_dir, *, resume: bool = False, state: Train
         evaluate=experiment.evaluate if evaluate else None, checkpointer=checkpointer,
         progress=experiment.progress if progress is None else progress,
         on_epoch_end=on_epoch_end, max_seconds=c["max_seconds"], max_examples=max_examples,
+        lr_at=functools.partial(LR_SCHEDULES[c["lr_schedule"]], c["lr"]),
     )
 
 

@@ -33,8 +33,10 @@ class CombinedOptimizer:
             optimizer.load_state_dict(s)
 
 
-def make_optimizer(name: str, params, lr: float, sparse_params=()):
+def make_optimizer(name: str, params, lr: float, sparse_params=(), eps: float = None):
     """Adam (our default, lr 1e-3) or Adagrad (the paper's, step size in {0.01, 0.02, 0.1}).
+    ``eps`` is the rule's ε added to the denominator (default: torch's, 1e-8 for Adam; Burda et
+    al. used 1e-4).
 
     Uses the fused single-kernel implementation when this torch build has it for the
     parameters' device; it computes the same update as the loop implementation. Parameters in
@@ -49,12 +51,15 @@ def make_optimizer(name: str, params, lr: float, sparse_params=()):
     params = list(params)
     dense = [p for p in params if id(p) not in sparse_ids]
     sparse = [p for p in params if id(p) in sparse_ids]
+    if eps is not None and not eps > 0:
+        raise ValueError(f"eps must be positive, got {eps!r}")
+    options = {"lr": lr} if eps is None else {"lr": lr, "eps": eps}
     optimizers = []
     if dense or not sparse:
         try:
-            optimizers.append(OPTIMIZERS[name](dense, lr=lr, fused=True))
+            optimizers.append(OPTIMIZERS[name](dense, fused=True, **options))
         except (RuntimeError, TypeError, ValueError):  # no fused kernel for this device/dtype
-            optimizers.append(OPTIMIZERS[name](dense, lr=lr))
+            optimizers.append(OPTIMIZERS[name](dense, **options))
     if sparse:
-        optimizers.append(SPARSE_OPTIMIZERS[name](sparse, lr=lr))
+        optimizers.append(SPARSE_OPTIMIZERS[name](sparse, **options))
     return optimizers[0] if len(optimizers) == 1 else CombinedOptimizer(optimizers)

@@ -26,6 +26,7 @@ from aevb.models.vae import log_standard_normal_prior
 from . import distributed
 from .checkpoint import Checkpointer, TrainState
 from .progress import progress as report
+from .schedule import current_lr, set_lr
 
 
 class TrainingDiverged(RuntimeError):
@@ -85,6 +86,7 @@ def fit(
     max_seconds: float = None,
     max_examples: int = None,
     collapse_factor: float = COLLAPSE_FACTOR,
+    lr_at=None,
 ) -> TrainState:
     """Train ``algorithm`` for ``epochs`` epochs in total (continuing from ``state.epoch``).
 
@@ -115,6 +117,9 @@ def fit(
         :data:`COLLAPSE_STEPS` collapsed steps in a row or when an epoch ends on one. The
         defaults come from measured runs (``benchmarks/divergence.py``, docs/reliability.md);
         None turns the stop off.
+    :param lr_at: optional ``callable(epoch) -> step size`` (:mod:`aevb.inference.schedule`), set on
+        every parameter group at the start of each epoch and recorded as the epoch's ``"lr"``; a
+        pure function of the epoch, so a resumed run takes the same steps.
     :raises TrainingDiverged: naming the epoch and step, when the loss is not finite, when the
         bound collapses (``collapse_factor``), when an evaluation returns a non-finite number
         or when the parameters stop being finite. The last checkpoint is then left as it was:
@@ -141,6 +146,8 @@ def fit(
     for epoch in range(state.epoch + 1, epochs + 1):
         if max_examples is not None and examples >= max_examples:
             break
+        if lr_at is not None:
+            set_lr(optimizer, lr_at(epoch))
         generator = epoch_generator(seed, epoch, device)
         batches = [b for b in minibatches(num_data, global_batch, generator, device) if len(b) >= ctx.world_size]
         if ctx.enabled:  # ε draws differ between ranks, reproducibly (and exactly on --resume)
@@ -209,6 +216,8 @@ def fit(
         trained += seconds
         examples += count
         record = {"epoch": epoch, metric: total / count / num_data, "seconds": seconds, "examples_per_second": count / seconds, "examples": examples}
+        if lr_at is not None:  # the step size the optimiser used, read back from it
+            record["lr"] = current_lr(optimizer)
         if stop:
             record["partial"] = True
         if evaluate is not None:

@@ -63,19 +63,17 @@ class MLP(nn.Module):
 
 
 def make_mlp(in_dim: int, hidden_dims, out_dim: int, init: str) -> MLP:
-    """A tanh MLP with PyTorch's (``"default"``) or the paper's (``"paper"``) initialisation: every
-    MLP encoder and decoder of the collection is built here. ``hidden_dims`` may be one size."""
+    """A tanh MLP with an initialisation of :data:`INITS`: every MLP encoder and decoder of the
+    collection is built here. ``hidden_dims`` may be one size."""
     mlp = MLP(in_dim, (hidden_dims,) if isinstance(hidden_dims, int) else hidden_dims, out_dim)
     return initialise(mlp, init)
 
 
 def initialise(module: nn.Module, init: str) -> nn.Module:
-    """Apply ``init``: ``"default"`` keeps PyTorch's initialisation, ``"paper"`` draws every parameter
-    from N(0, 0.01²) (§5)."""
-    if init == "paper":
-        init_paper_(module)
-    elif init != "default":
-        raise ValueError(f"init must be 'default' or 'paper', got {init!r}")
+    """Apply the initialisation ``init`` of :data:`INITS` to ``module`` in place."""
+    if init not in INITS:
+        raise ValueError(f"init must be one of {sorted(INITS)}, got {init!r}")
+    INITS[init](module)
     return module
 
 
@@ -85,6 +83,23 @@ def init_paper_(module: nn.Module, std: float = 0.01) -> nn.Module:
         for param in module.parameters():
             param.normal_(0.0, std)
     return module
+
+
+def init_glorot_(module: nn.Module) -> nn.Module:
+    """Glorot & Bengio's (2010) uniform initialisation of every dense and convolutional weight,
+    U(±√(6 / (fan_in + fan_out))), with zero biases: what Burda et al. (2015) used."""
+    with torch.no_grad():
+        for layer in module.modules():
+            if isinstance(layer, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
+                nn.init.xavier_uniform_(layer.weight)
+                if layer.bias is not None:
+                    layer.bias.zero_()
+    return module
+
+
+#: ``--init NAME`` → the in-place initialisation of a network: PyTorch's own (default), the
+#: paper's N(0, 0.01²) for every parameter (§5), or Glorot & Bengio's (Burda et al.'s protocol).
+INITS = {"default": lambda module: module, "paper": init_paper_, "glorot": init_glorot_}
 
 
 def _flat_batch(inputs: torch.Tensor, event_dims: int):

@@ -15,7 +15,7 @@ from aevb import config as cfg
 from aevb import experiment as exp
 
 EXAMPLES = ["mnist_aevb", "compare_inference", "paper_figure2", "paper_figure3", "paper_figure4_5", "posterior_diagnostics",
-            "linear_gaussian_oracle"]
+            "linear_gaussian_oracle", "iwae_table1"]
 BENCHMARKS = ["throughput", "quality", "overheads", "allreduce", "appendix_d_start", "divergence", "active_units", "bdmc"]
 REQUIRED = {"posterior_diagnostics": ["--checkpoint", "runs/x/checkpoint.pt"], "active_units": ["--run-dirs", "runs/x"], "bdmc": ["--run-dirs", "runs/x"]}
 
@@ -44,13 +44,19 @@ def test_the_list_above_is_every_program():
 
 def test_a_flag_has_the_same_default_help_and_form_in_every_program(programs):
     """For every flag that several programs offer: the same resolved default, help text, metavar and
-    number of values (``--out`` defaults to runs/PROGRAM by its one definition)."""
+    number of values (``--out`` defaults to runs/PROGRAM by its one definition), except where a
+    program declares a default of its own (a published protocol's, ``Program(defaults=...)``):
+    that one is what it parses to and what its help says."""
     seen = defaultdict(dict)
     for name, module in programs.items():
         program = module.PROGRAM
         settings = program.parse(REQUIRED.get(name, []))
         actions = {a.dest: a for a in program.parser()._actions if a.dest in cfg.TABLE}
+        for key, value in program.defaults.items():
+            assert settings[key] == value and actions[key].help.endswith(f"(this program's default: {value})"), (name, key)
         for key, action in actions.items():
+            if key in program.defaults:
+                continue
             value = settings[key] if key != "out" else None
             seen[key][name] = (tuple(value) if isinstance(value, list) else value, action.help, action.metavar, action.nargs)
         assert settings["out"] == f"runs/{program.name}" if "out" in settings else True
