@@ -12,7 +12,11 @@
 3. bf16 on this CPU: one 100x784x500 product, and a training step of the fused-Adam
    reference with and without a step-wide autocast, and of our eager path with --precision
    32 and bf16-mixed.
-Each number is the median of 5 repeats.
+4. A full-size step (784-500-20, batch 100, float32) taken apart: its time without the
+   profiler, the part spent inside ATen operators (torch.profiler's self CPU time, summed over
+   ``aten::`` events), the rest (Python, Pyro's handlers, dispatch, autograd bookkeeping), the
+   operators per step and the largest ones, for the plain reference and our paths.
+Each number is the median of 5 repeats (section 4: one profile of 50 steps per variant).
 """
 
 import statistics
@@ -70,6 +74,22 @@ def reference(d, h, z, fused):
     return model, torch.optim.Adam(model.parameters(), lr=1e-3, **({"fused": True} if fused else {}))
 
 
+def step_profile(step, steps=50) -> dict:
+    """Per step of ``step``: milliseconds inside ATen operators, operator calls, and the largest
+    operators by self CPU time (torch.profiler over ``steps`` steps, after a warm-up)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    for _ in range(10):
+        step()
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(steps):
+            step()
+    ops = [e for e in prof.key_averages() if e.key.startswith("aten::")]
+    largest = sorted(ops, key=lambda e: -e.self_cpu_time_total)[:4]
+    return {"aten_ms": sum(e.self_cpu_time_total for e in ops) / steps / 1e3, "calls": sum(e.count for e in ops) / steps,
+            "largest": ", ".join(f"{e.key.removeprefix('aten::')} {e.self_cpu_time_total / steps / 1e3:.2f}" for e in largest)}
+
+
 def main(argv=None):
     PROGRAM.parse(argv)
     torch.manual_seed(0)
@@ -103,6 +123,19 @@ def main(argv=None):
         for precision in ("32", "bf16-mixed"):
             seconds = timed(step_fn(*ours(784, 500, 20, precision=precision), batch), 50)
             print(f"| ours, eager, --precision {precision} | {100 / seconds:,.0f} examples/s |")
+
+    print("\n4. one full-size step taken apart (784-500-20, batch 100, float32)\n")
+    print("| variant | ms per step | in ATen operators (ms) | outside them (ms) | operator calls | largest operators (ms) |")
+    print("|---|---:|---:|---:|---:|---|")
+    with pyro.validation_enabled(False):
+        variants = {"plain PyTorch, fused Adam": step_fn(*reference(784, 500, 20, True), batch),
+                    "ours, eager (--compile off)": step_fn(*ours(784, 500, 20), batch),
+                    "ours, --compile trace": step_fn(*ours(784, 500, 20, "trace"), batch),
+                    "ours, --compile inductor": step_fn(*ours(784, 500, 20, "inductor"), batch)}
+        for name, fn in variants.items():
+            ms = timed(fn, 50) * 1e3
+            p = step_profile(fn)
+            print(f"| {name} | {ms:.2f} | {p['aten_ms']:.2f} | {ms - p['aten_ms']:.2f} | {p['calls']:.0f} | {p['largest']} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -45,6 +45,8 @@ PROGRAM = cli.Program(
     defaults={k: v for k, v in burda.PROTOCOL.items() if k in ("lr", "lr_schedule", "optimizer_eps", "batch_size", "init", "binarize",
                                                                  "estimator", "eval_samples")},
 )
+#: The flags a row's scores depend on beyond its training: a score is read back only when they match.
+SCORING_KEYS = ("eval_samples", "eval_points", "train_eval_points")
 #: Posterior-mean draws per point for the active units (Burda et al.: 100).
 ACTIVE_UNIT_DRAWS = 100
 OUTPUTS = ("runs", "metrics.json", "config.yaml", "table1.md", "learning_curves.png", "learning_curves.pdf")
@@ -96,16 +98,17 @@ def run_row(row, settings, run_dir: Path, record, say, advance) -> dict:
     record = dict(record or {})
     results = dict(record.get("results", {}))
     checkpoint = run_dir / "checkpoint.pt"
-    wanted = {**settings.run_keys(), **row.config(), "epochs": epochs}
+    wanted = {**burda.PROTOCOL, **settings.run_keys(), **row.config(), "epochs": epochs}
+    scoring = {k: settings[k] for k in SCORING_KEYS}
     done = load_checkpoint(checkpoint)["epoch"] if checkpoint.is_file() else 0
     if done > epochs:
         raise ValueError(f"{run_dir} holds {row.name} trained for {done} epochs ({stage_of(done) + 1} stages); ask --stages "
                          f"{stage_of(done) + 1} or more, or give another --out")
-    if done == epochs and str(stages) in results:
+    config = exp.resume_config(checkpoint, wanted) if done else wanted  # refuses another configuration of the row
+    if done == epochs and results.get(str(stages), {}).get("scored_with") == scoring:
         say(f"{row.name}: {stages} stages ({epochs} epochs) trained and scored before: read from metrics.json")
         advance(epochs)
         return record
-    config = exp.resume_config(checkpoint, wanted) if done else wanted
     run = exp.build(config, data_dir=settings["data_dir"], device=settings["device"], log=say, progress=not settings["quiet"])
     state = run.checkpointer(run_dir).restore() if done else None
     advance(done)
@@ -114,7 +117,7 @@ def run_row(row, settings, run_dir: Path, record, say, advance) -> dict:
     start = time.perf_counter()
     numbers = score(run, row, settings)
     results[str(stages)] = {"epochs": state.epoch, "train_seconds": sum(h["seconds"] for h in state.history), **numbers,
-                            "eval_seconds": time.perf_counter() - start}
+                            "eval_seconds": time.perf_counter() - start, "scored_with": scoring}
     return {"config": run.config, "epochs": state.history, "results": results}
 
 
@@ -134,8 +137,8 @@ def score(run, row, settings) -> dict:
 
 def results_table(rows, records: dict, stages: int) -> str:
     """The rows scored after ``stages`` stages, beside Burda et al.'s final numbers."""
-    lines = [f"| row | stages (epochs) | test log p(x), IS k = K_eval (± MC error) | Burda et al., 3280 epochs | gap | train bound | "
-             f"active units | training s | scoring s |", "|---|---|---:|---:|---:|---:|---|---:|---:|"]
+    lines = ["| row | stages (epochs) | test log p(x), IS (± its Monte Carlo error) | Burda et al., 3280 epochs | gap | train bound | "
+             "active units | training s | scoring s |", "|---|---|---:|---:|---:|---:|---|---:|---:|"]
     for row in rows:
         result = records.get(row.name, {}).get("results", {}).get(str(stages))
         if result is None:

@@ -65,6 +65,12 @@ def test_resuming_across_a_stage_boundary_is_exact(tmp_path):
     again = run(tmp_path / "split", *rows, "--stages", "2")
     assert json.loads((tmp_path / "split" / "metrics.json").read_text())["rows"]["1layer_iwae_k2"]["results"]["2"] == a["results"]["2"]
     assert "| 1 stochastic layer, IWAE k = 2 | 2 (4) |" in again.stdout
+    # other scoring settings score the trained row again (no training); another configuration of the row is refused
+    run_program(iwae_table1, "--out", tmp_path / "split", *rows, "--stages", "2", *TINY[:4], "--eval-samples", "30", *TINY[6:])
+    rescored = json.loads((tmp_path / "split" / "metrics.json").read_text())["rows"]["1layer_iwae_k2"]
+    assert rescored["results"]["2"]["test_log_likelihood"]["num_samples"] == 30 and len(rescored["epochs"]) == 4
+    result = run(tmp_path / "split", *rows, "--stages", "2", "--batch-size", "30", check=False)
+    assert result.returncode == 1 and "cannot resume" in result.stderr and "batch_size" in result.stderr
 
 
 def assert_same(a, b, where="checkpoint"):

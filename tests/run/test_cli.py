@@ -16,7 +16,7 @@ from aevb import experiment as exp
 
 EXAMPLES = ["mnist_aevb", "compare_inference", "paper_figure2", "paper_figure3", "paper_figure4_5", "posterior_diagnostics",
             "linear_gaussian_oracle", "iwae_table1"]
-BENCHMARKS = ["throughput", "quality", "overheads", "allreduce", "appendix_d_start", "divergence", "active_units", "bdmc"]
+BENCHMARKS = ["throughput", "quality", "overheads", "allreduce", "appendix_d_start", "divergence", "active_units", "bdmc", "evaluation"]
 REQUIRED = {"posterior_diagnostics": ["--checkpoint", "runs/x/checkpoint.pt"], "active_units": ["--run-dirs", "runs/x"], "bdmc": ["--run-dirs", "runs/x"]}
 
 
@@ -25,14 +25,19 @@ def programs():
     """Every program of the repository: name → module (with PROGRAM and main)."""
     found = {name: importlib.import_module(f"aevb.examples.{name}") for name in EXAMPLES}
     found["aevb.data"] = importlib.import_module("aevb.data.__main__")
-    saved = sys.modules.get("reference_vae")
-    sys.modules["reference_vae"] = load_script(ROOT / "benchmarks" / "reference_vae.py")  # what the scripts import beside them
+    # the scripts import their siblings (reference_vae, throughput), as `python benchmarks/NAME.py` lets them
+    siblings = {"reference_vae": load_script(ROOT / "benchmarks" / "reference_vae.py")}
+    saved = {name: sys.modules.get(name) for name in ("reference_vae", *BENCHMARKS)}
+    sys.modules.update(siblings)
     try:
         for name in BENCHMARKS:
-            found[name] = load_script(ROOT / "benchmarks" / f"{name}.py")
+            found[name] = sys.modules[name] = load_script(ROOT / "benchmarks" / f"{name}.py")
     finally:
-        if saved is None:
-            sys.modules.pop("reference_vae")
+        for name, module in saved.items():
+            if module is None:
+                sys.modules.pop(name, None)
+            else:
+                sys.modules[name] = module
     return found
 
 
