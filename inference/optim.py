@@ -14,6 +14,11 @@ class CombinedOptimizer:
     def __init__(self, optimizers):
         self.optimizers = list(optimizers)
 
+    @property
+    def param_groups(self) -> list:
+        """Every inner optimiser's parameter groups (what learning-rate schedules set)."""
+        return [group for optimizer in self.optimizers for group in optimizer.param_groups]
+
     def zero_grad(self, set_to_none: bool = True) -> None:
         for optimizer in self.optimizers:
             optimizer.zero_grad(set_to_none=set_to_none)

@@ -47,13 +47,12 @@ LR_SCHEDULES = {"constant": _constant, "burda": _burda}
 
 
 def set_lr(optimizer, lr: float) -> None:
-    """Give every parameter group of ``optimizer`` (a torch optimiser, or a combined one with
-    ``.optimizers``) the step size ``lr``."""
-    for inner in getattr(optimizer, "optimizers", [optimizer]):
-        for group in inner.param_groups:
-            group["lr"] = lr
+    """Give every parameter group of ``optimizer`` (a torch optimiser, or
+    :class:`aevb.inference.optim.CombinedOptimizer`) the step size ``lr``."""
+    for group in optimizer.param_groups:
+        group["lr"] = lr
 
 
 def current_lr(optimizer) -> float:
     """The step size of ``optimizer``'s first parameter group (every group has the same under :func:`set_lr`)."""
-    return getattr(optimizer, "optimizers", [optimizer])[0].param_groups[0]["lr"]
+    return optimizer.param_groups[0]["lr"]

@@ -51,3 +51,14 @@ def test_optimizer_eps_reaches_every_optimiser_and_is_checked():
     assert make_optimizer("adam", params, 1e-3).param_groups[0]["eps"] == 1e-8  # torch's default when not given
     with pytest.raises(ValueError, match="eps must be positive"):
         make_optimizer("adam", params, 1e-3, eps=0.0)
+
+
+def test_the_step_size_reaches_every_optimiser_of_a_combined_one():
+    """The mean-field guide's runs step a dense and a sparse optimiser as one: both take the schedule's step size."""
+    from aevb.inference.schedule import set_lr
+
+    dense, table = torch.nn.Parameter(torch.zeros(3)), torch.nn.Parameter(torch.zeros(4, 2))
+    optimizer = make_optimizer("adam", [dense, table], 1e-3, sparse_params=[table])
+    set_lr(optimizer, 0.5)
+    assert len(optimizer.optimizers) == 2 and [g["lr"] for o in optimizer.optimizers for g in o.param_groups] == [0.5, 0.5]
+    assert current_lr(optimizer) == 0.5
