@@ -23,7 +23,10 @@ data: install
 demo: data
 	$(PY) examples/mnist_aevb.py $(DEMO_ARGS) $(if $(wildcard $(DEMO_OUT)/checkpoint.pt),--resume)
 
+# Ruff (lint, then the format check) fails the target before any test runs.
 test: data
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest -q
 
 bench: data

@@ -19,8 +19,15 @@ own ``data/`` or ``models/`` folder keeps them. The run API is importable from h
 __version__ = "0.2.0"
 
 #: The run API, imported on first use so that ``import aevb.data`` stays light.
-_API = {"build": "experiment", "train": "experiment", "load": "experiment", "Experiment": "experiment",
-        "resolve_run_config": "experiment", "ConfigError": "config", "DEFAULTS": "config"}
+_API = {
+    "build": "experiment",
+    "train": "experiment",
+    "load": "experiment",
+    "Experiment": "experiment",
+    "resolve_run_config": "experiment",
+    "ConfigError": "config",
+    "DEFAULTS": "config",
+}
 
 
 def __getattr__(name):

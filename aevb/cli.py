@@ -87,7 +87,9 @@ class Program:
 
     :param name: the program's name (``--help``'s heading, and ``--out``'s default ``runs/NAME``).
     :param doc: its description (the module docstring).
-    :param keys: the keys it offers as flags (``--config`` is always offered).
+    :param keys: the shared table's keys it offers as flags (``--config`` is always offered).
+    :param options: its own options (:class:`aevb.config.Option`), read by this program alone;
+        offered as flags too.
     :param config_keys: further keys a ``--config`` file may set without a flag (the figure
         programs accept every run key there, applied over the paper's settings).
     :param required: keys that must end up set.
@@ -96,30 +98,43 @@ class Program:
         (``examples/iwae_table1.py``); ``--help`` shows them, and they are validated like a flag.
     """
 
-    def __init__(self, name: str, doc: str, keys, *, config_keys=(), required=(), defaults=None):
-        unknown = [k for k in (*keys, *config_keys) if k not in cfg.TABLE]
+    def __init__(self, name: str, doc: str, keys=(), *, options=(), config_keys=(), required=(), defaults=None):
+        own = {option.key: option for option in options}
+        clashes = sorted(set(own) & set(cfg.TABLE))
+        if clashes:
+            raise KeyError(f"{name}: options already in the shared table: {clashes}")
+        self.table = {**cfg.TABLE, **own}
+        keys = (*keys, *own)
+        unknown = [k for k in (*keys, *config_keys) if k not in self.table]
         if unknown:
             raise KeyError(f"{name}: keys not in the option table: {unknown}")
         defaults = dict(defaults or {})
         if set(defaults) - set(keys):
             raise KeyError(f"{name}: defaults for keys it does not offer: {sorted(set(defaults) - set(keys))}")
-        self.defaults = {k: cfg.TABLE[k].validate(v) for k, v in defaults.items()}
+        self.defaults = {k: self.table[k].validate(v) for k, v in defaults.items()}
         self.name, self.doc = name, doc
         self.keys = tuple(dict.fromkeys(("config", *keys)))
         self.config_keys = frozenset(self.keys) | frozenset(config_keys)
         self.required = tuple(required)
 
     def parser(self) -> argparse.ArgumentParser:
-        parser = _Parser(prog=f"{self.name}.py", description=self.doc, formatter_class=argparse.RawDescriptionHelpFormatter,
-                         argument_default=argparse.SUPPRESS, allow_abbrev=False)  # a flag is spelled out: a renamed one fails loudly
+        parser = _Parser(
+            prog=f"{self.name}.py",
+            description=self.doc,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+            argument_default=argparse.SUPPRESS,
+            allow_abbrev=False,
+        )  # a flag is spelled out: a renamed one fails loudly
         for key in self.keys:
-            option = cfg.TABLE[key]
+            option = self.table[key]
             kwargs = {"dest": key, "help": help_text(option, self.defaults.get(key, _TABLE_DEFAULT))}
             if option.type is bool:
                 kwargs["action"] = "store_true"
             else:
                 allowed = option.allowed()
-                kwargs["metavar"] = option.metavar or ("{" + ",".join(map(str, allowed)) + "}" if allowed else key.upper())
+                kwargs["metavar"] = option.metavar or (
+                    "{" + ",".join(map(str, allowed)) + "}" if allowed else key.upper()
+                )
                 if option.many:
                     kwargs["nargs"] = "+"
             parser.add_argument(option.flag, **kwargs)
@@ -129,17 +144,19 @@ class Program:
         """The table's defaults, then ``--config FILE``, then the flags of ``argv`` (default: sys.argv)."""
         given = vars(self.parser().parse_args(argv))
         try:
-            flags = {k: cfg.TABLE[k].validate(v, name=cfg.TABLE[k].flag) for k, v in given.items()}
+            flags = {k: self.table[k].validate(v, name=self.table[k].flag) for k, v in given.items()}
         except cfg.ConfigError as e:
             raise UsageError(str(e)) from None
         from_file = {}
         if flags.get("config") is not None:
             values = cfg.load_file(flags["config"])
-            from_file = cfg.validate(values, self.config_keys - {"config"}, where=f"configuration file {flags['config']}")
-        values = {k: self.defaults.get(k, cfg.TABLE[k].default) for k in self.keys}
+            from_file = cfg.validate(
+                values, self.config_keys - {"config"}, where=f"configuration file {flags['config']}", table=self.table
+            )
+        values = {k: self.defaults.get(k, self.table[k].default) for k in self.keys}
         values.update(from_file)
         values.update(flags)
-        missing = [cfg.TABLE[k].flag for k in self.required if values.get(k) is None]
+        missing = [self.table[k].flag for k in self.required if values.get(k) is None]
         if missing:
             raise UsageError(f"{', '.join(missing)} is required (--help lists the flags)")
         if "out" in values and values["out"] is None:
@@ -154,7 +171,10 @@ class Program:
 
         values = {k: v for k, v in {**settings, **resolved}.items() if k not in ("config", "resume", "overwrite")}
         path = Path(path)
-        write_text(path, f"# {self.name}.py --config {path.name} reruns this configuration; flags override it\n" + cfg.dump(values))
+        write_text(
+            path,
+            f"# {self.name}.py --config {path.name} reruns this configuration; flags override it\n" + cfg.dump(values),
+        )
         return path
 
 
@@ -189,8 +209,8 @@ def run(main, argv=None, *, interrupted: str = "interrupted") -> int:
     status 2 (the command line) or 1 (anything else); 130 on Ctrl-C with the message of an
     :class:`Interrupted` or else ``interrupted``; on running out of memory, one line. Unexpected
     exceptions (bugs) keep their traceback."""
-    from .inference import distributed
-    from .inference.train import interrupt_requested
+    from .inference.training import distributed
+    from .inference.training.loop import interrupt_requested
 
     def on_ctrl_c(signum, frame):
         interrupt_requested.set()  # in case the exception below lands in a finaliser and is dropped
@@ -213,8 +233,11 @@ def run(main, argv=None, *, interrupted: str = "interrupted") -> int:
     except (MemoryError, RuntimeError) as e:
         if not out_of_memory(e):
             raise
-        print(f"error: not enough memory ({one_line(e)}); try a smaller --batch-size, --hidden-dim, --latent-dim or --eval-samples",
-              file=sys.stderr)
+        print(
+            f"error: not enough memory ({one_line(e)}); try a smaller --batch-size, --hidden-dims, --latent-dim or "
+            "--eval-samples",
+            file=sys.stderr,
+        )
         return 1
     finally:
         interrupt_requested.clear()

@@ -1,4 +1,6 @@
-"""The one table of options: every key any program or run reads, its default, type, range and help.
+"""The one table of shared options: every run key, and every program key more than one program reads,
+with its default, type, range and help. A program's own options (read by it alone) are declared in
+the program (``cli.Program(options=...)``) with the same :class:`Option`.
 
 Every command-line flag is generated from this table (:mod:`aevb.cli`), so a flag has the same
 name, default and help in every program that offers it; a configuration file (``--config``)
@@ -35,7 +37,7 @@ DEFAULT_LR = {"adam": 1e-3, "adagrad": 0.02}
 PAPER_HIDDEN = {"mnist": [500], "fashion-mnist": [200], "frey": [200]}
 
 
-def _registry(module: str, name: str) -> Callable[[], list]:
+def registry(module: str, name: str) -> Callable[[], list]:
     """Choices read from a registry when first needed (the registries import this module's users)."""
 
     def choices():
@@ -102,12 +104,16 @@ class Option:
             try:
                 value = float(value) if kind is float or not value.strip().lstrip("+-").isdigit() else int(value)
             except ValueError:
-                raise ConfigError(f"{name} must be {'an integer' if kind is int else 'a number'}, got {given!r}") from None
+                raise ConfigError(
+                    f"{name} must be {'an integer' if kind is int else 'a number'}, got {given!r}"
+                ) from None
         if kind is bool:
             if not isinstance(value, bool):
                 raise ConfigError(f"{name} must be true or false, got {value!r}")
         elif kind is int:
-            if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, float) and value.is_integer())):
+            if isinstance(value, bool) or not (
+                isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+            ):
                 raise ConfigError(f"{name} must be an integer, got {given!r}")
             value = int(value)
         elif kind is float:
@@ -127,122 +133,256 @@ class Option:
         return value
 
 
-def _positive(key, default, help, **kw):
+def positive(key, default, help, **kw):
     return Option(key, default, help, type=int, low=1, **kw)
 
 
 OPTIONS = [
     # ------------------------------------------------------------------ a run: data, model, guide, algorithm
-    Option("dataset", "mnist", "data set", choices=_registry("aevb.data", "DATASETS"), run=True),
-    Option("model", "mlp", "the model p(z) p(x|z): mlp (the paper's), hierarchical (two stochastic layers) or conv (docs/models.md)",
-           choices=_registry("aevb.models", "MODELS"), run=True),
-    Option("likelihood", "bernoulli", "p(x|z): bernoulli (binary data) or gaussian (real-valued data)",
-           choices=_registry("aevb.models", "LIKELIHOODS"), run=True),
-    Option("guide", "diag", "q(z|x): diag, fullcov, flow or meanfield", choices=_registry("aevb.guides", "GUIDES"), run=True),
-    Option("inference", "aevb", "fitting algorithm", choices=_registry("aevb.inference", "ALGORITHMS"), run=True),
-    _positive("latent_dim", 20, "Nz, the size of z", run=True),
-    Option("hidden_dims", None, "tanh layers of the mlp model's decoder and its guides' encoders, e.g. 200 200 (default: the paper's "
-           "one layer for the data set: 500 MNIST, 200 Frey Face and Fashion-MNIST)", type=int, many=True, low=1, run=True),
-    Option("init", "default", "'paper': every parameter from N(0, 0.01^2) (§5); 'glorot': Glorot & Bengio's uniform weights, zero biases "
-           "(Burda et al.); 'default': PyTorch's", choices=_registry("aevb.models.networks", "INITS"), run=True),
-    Option("binarize", "dynamic", "binary data: a fresh draw per minibatch (dynamic), one fixed draw (static), or none",
-           choices=("dynamic", "static", "none"), run=True),
-    _positive("train_size", None, "use the first N training points (default: all)", run=True),
-    _positive("test_size", None, "use the first N test points (default: all)", run=True),
+    Option("dataset", "mnist", "data set", choices=registry("aevb.data", "DATASETS"), run=True),
+    Option(
+        "model",
+        "mlp",
+        "the model p(z) p(x|z) (docs/models.md describes each)",
+        choices=registry("aevb.models", "MODELS"),
+        run=True,
+    ),
+    Option(
+        "likelihood",
+        "bernoulli",
+        "p(x|z): bernoulli for binary data, gaussian for real-valued data",
+        choices=registry("aevb.models", "LIKELIHOODS"),
+        run=True,
+    ),
+    Option("guide", "diag", "the guide q(z|x) (docs/guides.md)", choices=registry("aevb.guides", "GUIDES"), run=True),
+    Option(
+        "inference", "aevb", "fitting algorithm", choices=registry("aevb.inference.algorithms", "ALGORITHMS"), run=True
+    ),
+    positive("latent_dim", 20, "Nz, the size of z", run=True),
+    Option(
+        "hidden_dims",
+        None,
+        "tanh layers of the mlp model's decoder and its guides' encoders, e.g. 200 200 (default: the paper's "
+        "one layer for the data set: 500 MNIST, 200 Frey Face and Fashion-MNIST)",
+        type=int,
+        many=True,
+        low=1,
+        run=True,
+    ),
+    Option(
+        "init",
+        "default",
+        "'paper': every parameter from N(0, 0.01^2) (§5); 'glorot': Glorot & Bengio's uniform weights, zero biases "
+        "(Burda et al.); 'default': PyTorch's",
+        choices=registry("aevb.models.networks", "INITS"),
+        run=True,
+    ),
+    Option(
+        "binarize",
+        "dynamic",
+        "binary data: a fresh draw per minibatch (dynamic), one fixed draw (static), or none",
+        choices=("dynamic", "static", "none"),
+        run=True,
+    ),
+    positive("train_size", None, "use the first N training points (default: all)", run=True),
+    positive("test_size", None, "use the first N test points (default: all)", run=True),
     Option("seed", 0, "random seed of initialisation, data order and every draw", type=int, low=0, run=True),
     # ------------------------------------------------------------------ a run: the objective and the optimiser
-    Option("estimator", "auto", "SGVB estimator: A (generic, eq. 6), B (analytic KL, eq. 7), or auto: B where the guide has a closed-form KL, else A",
-           choices=("auto", "A", "B"), run=True),
-    _positive("num_particles", 1, "L, eps draws per datapoint (aevb, full-vb); k, importance samples (iwae, rws)", run=True),
-    _positive("flow_steps", 2, "flow guide: number of conditional flow steps K", run=True),
-    Option("flow_type", "iaf", "flow guide: iaf, planar or radial", choices=_registry("aevb.guides", "FLOWS"), run=True),
-    Option("global_guide", "normal", "full-vb: Pyro AutoGuide over the decoder weights (normal scales to MNIST; mvn only to small models)",
-           choices=_registry("aevb.guides.global_latents", "AUTOGUIDES"), run=True),
-    Option("optimizer", "adam", "adam, or adagrad (the paper's)", choices=_registry("aevb.inference.optim", "OPTIMIZERS"), run=True),
-    Option("lr", None, "step size (default: 1e-3 for adam, 0.02 for adagrad)", type=float, low=0, open_low=True, run=True),
-    Option("lr_schedule", "constant", "the step size per epoch: constant, or burda (Burda et al.'s stages: lr*10^(-i/7) for 3^i epochs, "
-           "i = 0, 1, ...)", choices=_registry("aevb.inference.schedule", "LR_SCHEDULES"), run=True),
-    Option("optimizer_eps", None, "the optimiser's epsilon (default: torch's, 1e-8 for adam; Burda et al. used 1e-4)", type=float, low=0,
-           open_low=True, run=True),
-    _positive("batch_size", 100, "minibatch size M", run=True),
-    Option("map_prior", False, "add the paper's N(0, I) prior on the decoder weights (weight decay, §5)", type=bool, run=True),
-    Option("jit", False, "compile the loss with Pyro's JIT (same estimator, less Python overhead)", type=bool, run=True, resumable=True),
-    Option("precision", "32", "training steps in float32 (32), or the networks' layers in bfloat16 with every density, KL and "
-           "reduction in float32 (bf16-mixed); evaluation is always float32", choices=_registry("aevb.inference.precision", "PRECISIONS"),
-           run=True, resumable=True),
-    Option("compile", "off", "trace the training step once per batch shape and run the graph without Pyro's per-step Python: "
-           "trace (PyTorch's kernels), inductor (torch.compile of that graph), off (Pyro on every step)",
-           choices=_registry("aevb.inference.compiled", "MODES"), run=True, resumable=True),
-    _positive("epochs", 10, "total epochs (also with --resume)", run=True, resumable=True),
-    Option("max_seconds", None, "stop training after this many seconds of training (the epoch it ends in is evaluated and kept)",
-           type=float, low=0, open_low=True, run=True, resumable=True),
+    Option(
+        "estimator",
+        "auto",
+        "SGVB estimator: A (generic, eq. 6), B (analytic KL, eq. 7), or auto: B where the guide has a closed-form "
+        "KL, else A",
+        choices=("auto", "A", "B"),
+        run=True,
+    ),
+    positive(
+        "num_particles", 1, "L, eps draws per datapoint (aevb, full-vb); k, importance samples (iwae, rws)", run=True
+    ),
+    positive("flow_steps", 2, "flow guide: number of conditional flow steps K", run=True),
+    Option(
+        "flow_type", "iaf", "flow guide: the type of each flow step", choices=registry("aevb.guides", "FLOWS"), run=True
+    ),
+    Option(
+        "global_guide",
+        "normal",
+        "full-vb: Pyro AutoGuide over the decoder weights (normal scales to MNIST; mvn only to small models)",
+        choices=registry("aevb.guides.global_latents", "AUTOGUIDES"),
+        run=True,
+    ),
+    Option(
+        "optimizer",
+        "adam",
+        "the optimiser (adagrad is the paper's)",
+        choices=registry("aevb.inference.training.optim", "OPTIMIZERS"),
+        run=True,
+    ),
+    Option(
+        "lr", None, "step size (default: 1e-3 for adam, 0.02 for adagrad)", type=float, low=0, open_low=True, run=True
+    ),
+    Option(
+        "lr_schedule",
+        "constant",
+        "the step size per epoch: constant, or burda (Burda et al.'s stages: lr*10^(-i/7) for 3^i epochs, "
+        "i = 0, 1, ...)",
+        choices=registry("aevb.inference.training.schedule", "LR_SCHEDULES"),
+        run=True,
+    ),
+    Option(
+        "optimizer_eps",
+        None,
+        "the optimiser's epsilon (default: torch's, 1e-8 for adam; Burda et al. used 1e-4)",
+        type=float,
+        low=0,
+        open_low=True,
+        run=True,
+    ),
+    positive("batch_size", 100, "minibatch size M", run=True),
+    Option(
+        "map_prior",
+        False,
+        "add the paper's N(0, I) prior on the decoder weights (weight decay, §5)",
+        type=bool,
+        run=True,
+    ),
+    Option(
+        "precision",
+        "32",
+        "training steps in float32 (32), or the networks' layers in bfloat16 with every density, KL and "
+        "reduction in float32 (bf16-mixed); evaluation is always float32",
+        choices=registry("aevb.inference.training.precision", "PRECISIONS"),
+        run=True,
+        resumable=True,
+    ),
+    Option(
+        "compile",
+        "off",
+        "trace the training step once per batch shape and run the graph without Pyro's per-step Python: "
+        "trace (PyTorch's kernels), inductor (torch.compile of that graph), off (Pyro on every step)",
+        choices=registry("aevb.inference.training.compile", "MODES"),
+        run=True,
+        resumable=True,
+    ),
+    positive("epochs", 10, "total epochs (also with --resume)", run=True, resumable=True),
+    Option(
+        "max_seconds",
+        None,
+        "stop training after this many seconds of training (the epoch it ends in is evaluated and kept)",
+        type=float,
+        low=0,
+        open_low=True,
+        run=True,
+        resumable=True,
+    ),
     # ------------------------------------------------------------------ a run: how it is scored
-    _positive("elbo_samples", 10, "z draws per point for the test ELBO", run=True),
-    Option("ll_estimator", "is", "test log-likelihood: is (guide proposal), appendix-d (HMC, fewer than 5 latents) or ais",
-           choices=_registry("aevb.inference", "LL_ESTIMATORS"), run=True, resumable=True),
-    _positive("eval_samples", 1000, "is: K importance samples; appendix-d: posterior samples; ais: annealing steps", run=True, resumable=True),
-    _positive("eval_points", None, "test points for the log-likelihood (default: all)", run=True, resumable=True),
-    Option("refine_steps", 200, "per-point Adam steps: the amortisation gap and the meanfield guide's test fit", type=int, low=0, run=True,
-           resumable=True),
+    positive("elbo_samples", 10, "z draws per point for the test ELBO", run=True),
+    Option(
+        "ll_estimator",
+        "is",
+        "the test log-likelihood estimator (docs/models.md says where each applies)",
+        choices=registry("aevb.inference.estimators", "LL_ESTIMATORS"),
+        run=True,
+        resumable=True,
+    ),
+    positive(
+        "eval_samples",
+        1000,
+        "is: K importance samples; appendix-d: posterior samples; ais: annealing steps",
+        run=True,
+        resumable=True,
+    ),
+    positive("eval_points", None, "test points for the log-likelihood (default: all)", run=True, resumable=True),
+    Option(
+        "refine_steps",
+        200,
+        "per-point Adam steps: the amortisation gap and the meanfield guide's test fit",
+        type=int,
+        low=0,
+        run=True,
+        resumable=True,
+    ),
     Option("refine_lr", 0.05, "step size of those fits", type=float, low=0, open_low=True, run=True, resumable=True),
     # ------------------------------------------------------------------ every program
-    Option("config", None, "a YAML or JSON file of keys (a run's saved config.yaml reruns it); flags override it", metavar="FILE"),
+    Option(
+        "config",
+        None,
+        "a YAML or JSON file of keys (a run's saved config.yaml reruns it); flags override it",
+        metavar="FILE",
+    ),
     Option("out", None, "output folder (default: runs/PROGRAM)", metavar="DIR"),
-    Option("data_dir", None, "data folder (default: $AEVB_DATA_DIR, else .data/ in a checkout, else ~/.cache/aevb-pyro)", metavar="DIR"),
+    Option(
+        "data_dir",
+        None,
+        "data folder (default: $AEVB_DATA_DIR, else .data/ in a checkout, else ~/.cache/aevb-pyro)",
+        metavar="DIR",
+    ),
     Option("device", "auto", "auto, cpu or cuda", choices=("auto", "cpu", "cuda")),
     Option("resume", False, "continue the run(s) checkpointed in --out", type=bool),
-    Option("overwrite", False, "replace what --out holds: its run's checkpoint, metrics, configuration and figures are deleted first",
-           type=bool),
+    Option(
+        "overwrite",
+        False,
+        "replace what --out holds: its run's checkpoint, metrics, configuration and figures are deleted first",
+        type=bool,
+    ),
     Option("quiet", False, "no progress and no per-epoch lines", type=bool),
-    Option("tensorboard", None, "write TensorBoard event files (scalars, images, configuration) into this folder", metavar="DIR"),
-    # ------------------------------------------------------------------ compare_inference.py
-    Option("guides", ["diag", "fullcov", "flow"], "grid rows: guides", many=True, choices=_registry("aevb.guides", "GUIDES")),
-    Option("algorithms", ["aevb", "iwae:5"], "grid columns: NAME or NAME:K (K sets --num-particles for that column), NAME a value of --inference",
-           many=True),
-    _positive("gap_points", 1000, "test points for the amortisation gap"),
+    Option(
+        "tensorboard",
+        None,
+        "write TensorBoard event files (scalars, images, configuration) into this folder",
+        metavar="DIR",
+    ),
     # ------------------------------------------------------------------ the paper-figure programs
-    Option("data", "mnist", "mnist, or frey (Frey Face; Fashion-MNIST when Frey Face cannot be had)", choices=("mnist", "frey")),
-    Option("latent_dims", None, "latent sizes, one panel or model each (default: the figure's, from the paper)", type=int, many=True, low=1),
-    Option("methods", None, "algorithms compared (default: every one the figure shows)", many=True,
-           choices=_registry("aevb.inference", "ALGORITHMS")),
-    _positive("budget", None, "training samples per run (default: the figure's CPU budget, see the program's description)"),
-    Option("lr_candidates", None, "step sizes tried (default: 0.01 0.02 0.1 for adagrad as in §5; 3e-4 1e-3 3e-3 for adam)", type=float,
-           many=True, low=0, open_low=True),
-    _positive("lr_search_samples", 20_000, "training samples per step-size trial"),
-    _positive("lr_search_points", 100, "held-out training points (after --train-size) scoring the step-size trials of an algorithm "
-              "without a training bound (mcem), by AIS from the prior"),
-    _positive("train_eval_points", 10_000, "training points a train curve is computed on"),
-    _positive("bound_samples", 1, "draws from q(z|x) per point for each point of a bound curve"),
-    _positive("first_eval", 10_000, "training samples at a curve's first evaluation"),
-    _positive("evals_per_decade", None, "curve evaluations per decade of samples (default: the figure's: 5 for Figure 2, 2 for Figure 3)"),
-    Option("train_sizes", [1000, 50000], "Figure 3: training-set sizes (panels)", type=int, many=True, low=1),
-    Option("mcem_on_full", False, "Figure 3: also run MCEM on training sets above 1000 points", type=bool),
-    _positive("curve_points", 1000, "Figure 3: first N training and test points scored by Appendix D (paper: 1000)"),
-    Option("appendix_d_samples", 50, "Figure 3: HMC posterior samples per point for Appendix D (paper: 50)", type=int, low=4),
-    Option("ais_points", 100, "Figure 3: points scored by AIS at the end of each run (0: none)", type=int, low=0),
-    _positive("ais_steps", 300, "Figure 3: AIS annealing steps"),
-    _positive("grid", 20, "Figure 4: manifold grid size (grid x grid images)"),
-    _positive("sample_images", 100, "Figure 5: random samples per model (a square number fills the panel)"),
-    # ------------------------------------------------------------------ iwae_table1.py
-    Option("rows", ["1:vae:1", "1:vae:5", "1:vae:50", "1:iwae:5", "1:iwae:50", "2:vae:1", "2:vae:5", "2:vae:50", "2:iwae:5", "2:iwae:50"],
-           "Burda et al.'s Table 1 rows, each LAYERS:OBJECTIVE:K: 1 or 2 stochastic layers, vae (the average of K ELBO samples) or "
-           "iwae (the K-sample bound), K samples per point", many=True, metavar="LAYERS:OBJECTIVE:K"),
-    Option("stages", 8, "train the first N stages of Burda et al.'s schedule (stage i: 3^i epochs at lr*10^(-i/7); 8 is their "
-           "protocol, 3280 epochs)", type=int, low=1),
-    # ------------------------------------------------------------------ posterior_diagnostics.py
-    Option("checkpoint", None, "a run's checkpoint.pt (or its folder)", metavar="PATH"),
-    Option("indices", [0, 1, 2, 3], "test-set indices of the points", type=int, many=True, low=0),
-    Option("num_chains", 4, "NUTS chains (R-hat compares chains: at least 4)", type=int, low=4),
-    _positive("num_samples", 500, "draws per chain after warm-up"),
-    _positive("warmup", 500, "NUTS warm-up steps per chain"),
-    _positive("guide_samples", 2000, "draws from q(z|x) per point (also for PSIS)"),
+    Option(
+        "data",
+        "mnist",
+        "mnist, or frey (Frey Face; Fashion-MNIST when Frey Face cannot be had)",
+        choices=("mnist", "frey"),
+    ),
+    Option(
+        "latent_dims",
+        None,
+        "latent sizes, one panel or model each (default: the figure's, from the paper)",
+        type=int,
+        many=True,
+        low=1,
+    ),
+    Option(
+        "methods",
+        None,
+        "algorithms compared (default: every one the figure shows)",
+        many=True,
+        choices=registry("aevb.inference.algorithms", "ALGORITHMS"),
+    ),
+    positive(
+        "budget", None, "training samples per run (default: the figure's CPU budget, see the program's description)"
+    ),
+    Option(
+        "lr_candidates",
+        None,
+        "step sizes tried (default: 0.01 0.02 0.1 for adagrad as in §5; 3e-4 1e-3 3e-3 for adam)",
+        type=float,
+        many=True,
+        low=0,
+        open_low=True,
+    ),
+    positive("lr_search_samples", 20_000, "training samples per step-size trial"),
+    positive(
+        "lr_search_points",
+        100,
+        "held-out training points (after --train-size) scoring the step-size trials of an algorithm "
+        "without a training bound (mcem), by AIS from the prior",
+    ),
+    positive("train_eval_points", 10_000, "training points a train curve is computed on"),
+    positive("bound_samples", 1, "draws from q(z|x) per point for each point of a bound curve"),
+    positive("first_eval", 10_000, "training samples at a curve's first evaluation"),
+    positive(
+        "evals_per_decade",
+        None,
+        "curve evaluations per decade of samples (default: the figure's: 5 for Figure 2, 2 for Figure 3)",
+    ),
+    positive("ais_steps", 300, "Figure 3: AIS annealing steps"),
     # ------------------------------------------------------------------ benchmarks/
-    _positive("repeats", 7, "timing rounds (the median is reported)"),
-    _positive("steps", 150, "timed training steps per round and variant"),
-    Option("timing_warmup", 20, "untimed steps before each timing", type=int, low=0),
-    Option("epoch_points", 60_000, "MNIST training points per timed epoch in the whole-epoch comparison (0: skip it)", type=int, low=0),
-    Option("run_dir", "runs/paper_figure3/runs/n1000_aevb", "a run folder with curve.json and checkpoint.pt", metavar="DIR"),
-    _positive("points", 100, "points scored"),
+    positive("points", 100, "points scored"),
     Option("run_dirs", None, "run folders, each with a checkpoint.pt", many=True, metavar="DIR"),
 ]
 
@@ -261,14 +401,18 @@ def option(key: str) -> Option:
     return TABLE[key]
 
 
-def validate(values: dict, allowed=None, where: str = "configuration") -> dict:
-    """Every entry of ``values`` checked against the table (and, with ``allowed``, restricted to
-    those keys); returns the converted values. Raises :class:`ConfigError` naming the key."""
-    unknown = [k for k in values if k not in TABLE or (allowed is not None and k not in allowed)]
+def validate(values: dict, allowed=None, where: str = "configuration", table: dict = None) -> dict:
+    """Every entry of ``values`` checked against the table (``table``: a program's, its own options
+    included; and, with ``allowed``, restricted to those keys); returns the converted values. Raises
+    :class:`ConfigError` naming the key."""
+    table = TABLE if table is None else table
+    unknown = [k for k in values if k not in table or (allowed is not None and k not in allowed)]
     if unknown:
         hint = "" if allowed is None else f"; this program reads {', '.join(sorted(allowed))}"
-        raise ConfigError(f"unknown key{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, sorted(unknown)))} in the {where}{hint}")
-    return {k: TABLE[k].validate(v) for k, v in values.items()}
+        raise ConfigError(
+            f"unknown key{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, sorted(unknown)))} in the {where}{hint}"
+        )
+    return {k: table[k].validate(v) for k, v in values.items()}
 
 
 def load_file(path) -> dict:

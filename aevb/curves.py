@@ -16,10 +16,11 @@ from pathlib import Path
 from . import data
 from . import experiment as exp
 from .files import read_json, write_json
-from .inference.checkpoint import CheckpointError
 from .inference import ALGORITHMS, LL_ESTIMATORS
-from .inference.evaluate import elbo_per_point
-from .inference.train import TrainingDiverged
+from .inference.capabilities import capabilities
+from .inference.estimators.elbo import elbo_per_point
+from .inference.training.checkpoint import CheckpointError
+from .inference.training.stops import TrainingDiverged
 
 
 def sample_targets(budget: int, *, first: int = 10_000, per_decade: int = 5, batch_size: int = 100) -> list:
@@ -43,19 +44,39 @@ HELD_OUT_AIS_STEPS = 100
 def held_out_points(config: dict, num_points: int, *, data_dir=None, device="cpu", log=print):
     """The ``num_points`` training points just after the run's training subset (its first
     ``train_size`` points), which the run never trains on, binarised once as scored points are."""
-    split, _ = data.load_dataset(config["dataset"], data_dir, binarize_mode=config["binarize"], seed=config["seed"], device=device,
-                                 test_size=1, log=log)
+    split, _ = data.load_dataset(
+        config["dataset"],
+        data_dir,
+        binarize_mode=config["binarize"],
+        seed=config["seed"],
+        device=device,
+        test_size=1,
+        log=log,
+    )
     start = config["train_size"]
     if start is None or start + num_points > len(split):
-        raise ValueError(f"--inference {config['inference']} has no training bound, so its step size is chosen on {num_points} held-out "
-                         f"training points; the training set ({len(split)} points) has only "
-                         f"{len(split) - (start or len(split))} beyond --train-size {start}: set a smaller --train-size")
-    x = split.x[start:start + num_points]
+        raise ValueError(
+            f"--inference {config['inference']} has no training bound, so its step size is chosen on {num_points} "
+            "held-out "
+            f"training points; the training set ({len(split)} points) has only "
+            f"{len(split) - (start or len(split))} beyond --train-size {start}: set a smaller --train-size"
+        )
+    x = split.x[start : start + num_points]
     return data.binarize.bernoulli_draw(x, data.binarize.TEST_BINARIZATION_SEED) if split.dynamic else x
 
 
-def choose_lr(config: dict, candidates, samples: int, out_dir, *, held_out: int = 100, data_dir=None, device="auto", log=print,
-              advance=None) -> dict:
+def choose_lr(
+    config: dict,
+    candidates,
+    samples: int,
+    out_dir,
+    *,
+    held_out: int = 100,
+    data_dir=None,
+    device="auto",
+    log=print,
+    advance=None,
+) -> dict:
     """Train ``config`` for ``samples`` examples with each step size in ``candidates`` (same seed,
     same initialisation and data order) and pick the one with the best score; a step size that
     diverges scores None. The score is the running training bound over the trial's last epoch
@@ -64,21 +85,35 @@ def choose_lr(config: dict, candidates, samples: int, out_dir, *, held_out: int 
     (:data:`HELD_OUT_AIS_STEPS` steps) averaged over ``held_out`` training points outside the
     run's training subset (:func:`held_out_points`). The result, with every candidate's value,
     is kept in ``out_dir/lr_search.json`` and read back on a second call."""
-    config = {k: v for k, v in exp.resolve_run_config(config).items() if k != "lr"}  # canonical: every key, defaults resolved
+    config = {
+        k: v for k, v in exp.resolve_run_config(config).items() if k != "lr"
+    }  # canonical: every key, defaults resolved
     out_dir = Path(out_dir)
     record_path = out_dir / "lr_search.json"
     done = read_json(record_path)
-    by_bound = ALGORITHMS[config["inference"]].train_metric_is_bound
-    metric = ALGORITHMS[config["inference"]].train_metric if by_bound else "held_out_ais"
+    declared = capabilities(ALGORITHMS[config["inference"]], "algorithm")
+    by_bound = declared.train_metric_is_bound
+    metric = declared.train_metric if by_bound else "held_out_ais"
     same_points = by_bound or (done or {}).get("held_out", {}).get("points") == held_out
-    if done is not None and done.get("candidates") == list(candidates) and done.get("samples") == samples and done.get("metric") == metric \
-            and same_points:
+    if (
+        done is not None
+        and done.get("candidates") == list(candidates)
+        and done.get("samples") == samples
+        and done.get("metric") == metric
+        and same_points
+    ):
         if done.get("config") != config:
-            raise CheckpointError(f"{out_dir} holds a step-size search for another configuration; use another --out or delete it")
+            raise CheckpointError(
+                f"{out_dir} holds a step-size search for another configuration; use another --out or delete it"
+            )
         if advance is not None:
             advance(samples * len(candidates))
         return done
-    x_held = None if by_bound else held_out_points(config, held_out, data_dir=data_dir, device=exp.resolve_device(device), log=log)
+    x_held = (
+        None
+        if by_bound
+        else held_out_points(config, held_out, data_dir=data_dir, device=exp.resolve_device(device), log=log)
+    )
     scores = {}
     for lr in candidates:
         trial_dir = out_dir / f"lr_{lr:g}"
@@ -91,7 +126,12 @@ def choose_lr(config: dict, candidates, samples: int, out_dir, *, held_out: int 
                 value = state.history[-1][metric]
             else:
                 model, _ = experiment.scoring_pair(x_held)
-                value = LL_ESTIMATORS["ais"].estimate(model, None, x_held, num_samples=HELD_OUT_AIS_STEPS, seed=0).mean().item()
+                value = (
+                    LL_ESTIMATORS["ais"]
+                    .estimate(model, None, x_held, num_samples=HELD_OUT_AIS_STEPS, seed=0)
+                    .mean()
+                    .item()
+                )
         except TrainingDiverged:
             value = math.nan
         scores[f"{lr:g}"] = value if math.isfinite(value) else None
@@ -100,10 +140,19 @@ def choose_lr(config: dict, candidates, samples: int, out_dir, *, held_out: int 
             advance(samples)
     finite = {k: v for k, v in scores.items() if v is not None}
     if not finite:
-        raise TrainingDiverged(f"every step size diverged in the first {samples} samples: {scores}; try smaller --lr-candidates")
+        raise TrainingDiverged(
+            f"every step size diverged in the first {samples} samples: {scores}; try smaller --lr-candidates"
+        )
     best = max(finite, key=finite.get)
     chosen = next(lr for lr in candidates if f"{lr:g}" == best)
-    result = {"config": config, "candidates": list(candidates), "samples": samples, "metric": metric, "scores": scores, "chosen": chosen}
+    result = {
+        "config": config,
+        "candidates": list(candidates),
+        "samples": samples,
+        "metric": metric,
+        "scores": scores,
+        "chosen": chosen,
+    }
     if not by_bound:
         result["held_out"] = {"first": config["train_size"], "points": held_out, "ais_steps": HELD_OUT_AIS_STEPS}
     write_json(record_path, result)
@@ -122,15 +171,37 @@ def scored_points(experiment, split: str, num_points=None):
 
 def bound_evaluator(train_points: int, num_samples: int = 1, seed: int = 0):
     """``evaluate(experiment) -> {"train_bound", "test_bound"}``: the variational bound per
-    datapoint (the same estimator for every algorithm, :mod:`aevb.inference.evaluate`) on the first
+    datapoint (the same estimator for every algorithm, :mod:`aevb.inference.estimators`) on the first
     ``train_points`` training points and on the whole test set."""
+
     def evaluate(experiment):
         x_train = scored_points(experiment, "train", train_points)
         model, guide = experiment.scoring_pair(x_train)
-        train = elbo_per_point(model, guide, x_train, num_samples=num_samples, seed=seed, progress=experiment.progress and "train bound").mean().item()
+        train = (
+            elbo_per_point(
+                model,
+                guide,
+                x_train,
+                num_samples=num_samples,
+                seed=seed,
+                progress=experiment.progress and "train bound",
+            )
+            .mean()
+            .item()
+        )
         model, guide = experiment.scoring_pair(experiment.test.x)
-        test = elbo_per_point(model, guide, experiment.test.x, num_samples=num_samples, seed=seed,
-                              progress=experiment.progress and "test bound").mean().item()
+        test = (
+            elbo_per_point(
+                model,
+                guide,
+                experiment.test.x,
+                num_samples=num_samples,
+                seed=seed,
+                progress=experiment.progress and "test bound",
+            )
+            .mean()
+            .item()
+        )
         return {"train_bound": train, "test_bound": test}
 
     return evaluate
@@ -144,8 +215,14 @@ def _per_split(experiment, num_points: int, suffix: str, name: str, num_samples:
     for split in ("train", "test"):
         x = scored_points(experiment, split, num_points)
         model, _ = experiment.scoring_pair(x)
-        values[f"{split}_{suffix}"] = LL_ESTIMATORS[name].estimate(model, None, x, num_samples=num_samples, seed=seed,
-                                                                    progress=experiment.progress and f"{split} {suffix}").mean().item()
+        values[f"{split}_{suffix}"] = (
+            LL_ESTIMATORS[name]
+            .estimate(
+                model, None, x, num_samples=num_samples, seed=seed, progress=experiment.progress and f"{split} {suffix}"
+            )
+            .mean()
+            .item()
+        )
     return values
 
 
@@ -153,6 +230,7 @@ def marginal_evaluator(num_points: int, num_samples: int = 50, seed: int = 0):
     """``evaluate(experiment) -> {"train_ll", "test_ll"}``: Appendix D's estimate of log p(x) per
     datapoint (HMC posterior samples, no encoder involved, so every algorithm is scored the
     same way) on the first ``num_points`` training and test points."""
+
     def evaluate(experiment):
         return _per_split(experiment, num_points, "ll", "appendix-d", num_samples, seed)
 
@@ -160,13 +238,24 @@ def marginal_evaluator(num_points: int, num_samples: int = 50, seed: int = 0):
 
 
 def ais_check(experiment, num_points: int, num_steps: int = 500, seed: int = 0) -> dict:
-    """AIS from the prior (:func:`aevb.inference.ais.ais_log_likelihood`) on the first
+    """AIS from the prior (:func:`aevb.inference.estimators.ais.ais_log_likelihood`) on the first
     ``num_points`` training and test points: ``{"train_ais", "test_ais"}`` per datapoint."""
     return _per_split(experiment, num_points, "ais", "ais", num_steps, seed)
 
 
-def train_curve(config: dict, out_dir, targets, evaluate, *, finish=None, data_dir=None, device="auto", log=print, advance=None,
-                progress=True) -> dict:
+def train_curve(
+    config: dict,
+    out_dir,
+    targets,
+    evaluate,
+    *,
+    finish=None,
+    data_dir=None,
+    device="auto",
+    log=print,
+    advance=None,
+    progress=True,
+) -> dict:
     """Train the run ``config`` in ``out_dir``, evaluating ``evaluate(experiment) -> dict`` when
     the count of training samples reaches each of ``targets``; return the curve
     ``{"config", "targets", "points": [{"examples", "train_seconds", "eval_seconds", ...}], "complete"}``.
@@ -184,7 +273,9 @@ def train_curve(config: dict, out_dir, targets, evaluate, *, finish=None, data_d
     targets = sorted(targets)
     curve = read_json(curve_path)
     if curve is not None and (curve.get("config") != config or curve.get("targets") != targets):
-        raise CheckpointError(f"{out_dir} holds a run with another configuration or budget; use another --out or delete it")
+        raise CheckpointError(
+            f"{out_dir} holds a run with another configuration or budget; use another --out or delete it"
+        )
     curve = curve or {"config": config, "targets": targets, "points": [], "complete": False}
     done = curve["points"][-1]["examples"] if curve["points"] else 0
     if advance is not None:
@@ -203,8 +294,12 @@ def train_curve(config: dict, out_dir, targets, evaluate, *, finish=None, data_d
         examples = state.history[-1]["examples"] if state.history else 0
         start = time.perf_counter()
         values = evaluate(experiment)
-        point = {"examples": examples, "train_seconds": sum(h["seconds"] for h in state.history),
-                 "eval_seconds": time.perf_counter() - start, **values}
+        point = {
+            "examples": examples,
+            "train_seconds": sum(h["seconds"] for h in state.history),
+            "eval_seconds": time.perf_counter() - start,
+            **values,
+        }
         if not all(math.isfinite(v) for v in values.values()):
             log(f"warning: non-finite values at {examples} samples in {out_dir}: {values}")
         curve["points"].append(point)
@@ -229,4 +324,14 @@ def load_points(curve: dict, key: str):
     return [p["examples"] for p in pts], [p[key] for p in pts]
 
 
-__all__ = ["ais_check", "bound_evaluator", "choose_lr", "held_out_points", "load_points", "marginal_evaluator", "sample_targets", "scored_points", "train_curve"]
+__all__ = [
+    "ais_check",
+    "bound_evaluator",
+    "choose_lr",
+    "held_out_points",
+    "load_points",
+    "marginal_evaluator",
+    "sample_targets",
+    "scored_points",
+    "train_curve",
+]

@@ -20,19 +20,22 @@ import torch
 
 from . import config as cfg
 from . import data
-from .files import read_json
-from .guides import capabilities, make_guide
-from .inference import ALGORITHMS, LL_ESTIMATORS, distributed
-from .inference.compiled import compile_step
-from .inference.precision import mixed_precision
-from .inference.loglik import monte_carlo_error
-from .inference.checkpoint import Checkpointer, CheckpointError, TrainState, load_checkpoint
-from .inference.evaluate import evaluate_elbo
-from .inference.optim import make_optimizer
-from .inference.schedule import LR_SCHEDULES
-from .inference.refine import amortisation_gap, fitted_guide
-from .inference.train import fit
+from .guides import GUIDES, guide_class, make_guide
+from .inference import rules
+from .inference.algorithms import ALGORITHMS
+from .inference.capabilities import capabilities
+from .inference.diagnostics.refine import amortisation_gap, fitted_guide
+from .inference.estimators import LL_ESTIMATORS, evaluate_elbo, monte_carlo_error
+from .inference.training import distributed
+from .inference.training.checkpoint import Checkpointer, CheckpointError, TrainState, load_checkpoint
+from .inference.training.compile import compile_step
+from .inference.training.loop import fit
+from .inference.training.optim import make_optimizer
+from .inference.training.precision import mixed_precision
+from .inference.training.schedule import LR_SCHEDULES
+from .inference.training.stops import StopRules
 from .models import MODELS, ModelSpec, build_model
+from .runs import checkpoint_path
 
 DEFAULTS, RESUMABLE = cfg.DEFAULTS, cfg.RESUMABLE
 
@@ -49,11 +52,15 @@ def resolve_device(name: str) -> torch.device:
 
 def migrate(config: dict) -> dict:
     """A configuration written by an earlier version in today's keys: ``model: bernoulli|gaussian``
-    (the likelihood of the one MLP model) is ``model: mlp`` with that ``likelihood``, and an
-    integer ``hidden_dim`` is ``hidden_dims`` of one layer."""
+    (the likelihood of the one MLP model) is ``model: mlp`` with that ``likelihood``, an
+    integer ``hidden_dim`` is ``hidden_dims`` of one layer, and ``jit: true`` (removed) is
+    ``compile: trace``."""
     config = dict(config)
     if config.get("model") in ("bernoulli", "gaussian"):
         config["likelihood"], config["model"] = config["model"], "mlp"
+    if "jit" in config:  # --jit (Pyro's JIT on the deprecated torch.jit.trace) is gone: the traced step replaces it
+        if config.pop("jit") and config.get("compile", "off") == "off":
+            config["compile"] = "trace"
     if "hidden_dim" in config:
         hidden = config.pop("hidden_dim")
         config.setdefault("hidden_dims", None if hidden is None else [hidden])
@@ -71,16 +78,16 @@ def resolve_run_config(config: dict) -> dict:
         config["lr"] = cfg.DEFAULT_LR[config["optimizer"]]
     if config["hidden_dims"] is None and MODELS[config["model"]].reads_hidden_dims:
         config["hidden_dims"] = list(cfg.PAPER_HIDDEN[config["dataset"]])
-    if config["estimator"] == "auto":
-        config["estimator"] = "B" if closed_form_kl(config) else "A"
+    config["estimator"] = rules.resolve_estimator(
+        config["estimator"], MODELS[config["model"]].cls, configured_guide(config)
+    )
     check_combination(config)
     return config
 
 
-def closed_form_kl(config: dict) -> bool:
-    """Estimator B's condition: every local site's KL(q ‖ p) has a closed form, i.e. the guide family
-    declares one and the model declares priors without latent parents."""
-    return capabilities(config["guide"], config["flow_type"]).analytic_kl and MODELS[config["model"]].cls.analytic_prior
+def configured_guide(config: dict) -> type:
+    """The class declaring the capabilities of the guide ``config`` builds (before it is built)."""
+    return guide_class(config["guide"], flow_steps=config["flow_steps"], flow_type=config["flow_type"])
 
 
 @dataclass
@@ -92,25 +99,39 @@ class Experiment:
     guide: object  # None for algorithms without an encoder (mcem)
     algorithm: object
     optimizer: torch.optim.Optimizer
-    progress: bool = field(default=True, compare=False)  # report progress of long steps (:mod:`aevb.inference.progress`)
-    history: list = field(default_factory=list, compare=False)  # finished epochs' records, when loaded from a checkpoint
+    step: object = None  # the algorithm's step as trained: compiled and mixed precision composed once (build)
+    progress: bool = field(
+        default=True, compare=False
+    )  # report progress of long steps (:mod:`aevb.inference.training.progress`)
+    history: list = field(
+        default_factory=list, compare=False
+    )  # finished epochs' records, when loaded from a checkpoint
 
     def scoring_pair(self, x):
         """The model and guide that test numbers on ``x`` are computed with: the model at q(θ)'s
         mean for full VB; for a non-amortised guide, parameters fitted to ``x``
-        (``refine_steps`` steps, :mod:`aevb.inference.refine`)."""
-        model = self.algorithm.point_model() if hasattr(self.algorithm, "point_model") else self.model
+        (``refine_steps`` steps, :mod:`aevb.inference.diagnostics.refine`)."""
+        point_model = capabilities(self.algorithm, "algorithm").point_model
+        model = point_model() if point_model is not None else self.model
         guide = self.guide
-        if guide is not None and not guide.amortised:
-            guide = fitted_guide(model, guide, x, steps=self.config["refine_steps"], lr=self.config["refine_lr"], seed=self.config["seed"],
-                                 progress=self.progress and "fitting the mean-field guide to new points")
+        if guide is not None and not capabilities(guide, "guide").amortised:
+            guide = fitted_guide(
+                model,
+                guide,
+                x,
+                steps=self.config["refine_steps"],
+                lr=self.config["refine_lr"],
+                seed=self.config["seed"],
+                progress=self.progress and "fitting the mean-field guide to new points",
+            )
         return model, guide
 
     def evaluate(self) -> dict:
         """Test ELBO per datapoint, from the shared evaluation module with its fixed seed
         (nothing for an algorithm without a guide: it has no ELBO), and the algorithm's own
         diagnostics (full VB: the weight KL per datapoint)."""
-        record = self.algorithm.diagnostics(len(self.train)) if hasattr(self.algorithm, "diagnostics") else {}
+        diagnostics = capabilities(self.algorithm, "algorithm").diagnostics
+        record = diagnostics(len(self.train)) if diagnostics is not None else {}
         if self.guide is not None:
             model, guide = self.scoring_pair(self.test.x)
             record["test_elbo"] = evaluate_elbo(model, guide, self.test.x, num_samples=self.config["elbo_samples"])
@@ -122,8 +143,16 @@ class Experiment:
         x = self.test.x[:num_points]
         model, _ = self.scoring_pair(x)
         c = self.config
-        return amortisation_gap(model, self.guide, x, steps=c["refine_steps"], lr=c["refine_lr"], num_samples=c["elbo_samples"], seed=c["seed"],
-                                progress=self.progress)
+        return amortisation_gap(
+            model,
+            self.guide,
+            x,
+            steps=c["refine_steps"],
+            lr=c["refine_lr"],
+            num_samples=c["elbo_samples"],
+            seed=c["seed"],
+            progress=self.progress,
+        )
 
     def log_likelihood(self) -> dict:
         """Test log-likelihood on the first ``eval_points`` test points with ``ll_estimator`` (the
@@ -131,14 +160,21 @@ class Experiment:
         K = ``eval_samples``; ``appendix-d``, ``eval_samples`` HMC posterior samples per point;
         ``ais``, ``eval_samples`` annealing steps and 16 chains, from the guide when it can start
         them, else from the prior). ``standard_error`` is the estimator's Monte Carlo error of
-        that average, the points held fixed (:func:`aevb.inference.loglik.monte_carlo_error`)."""
+        that average, the points held fixed (:func:`aevb.inference.estimators.registry.monte_carlo_error`)."""
         c = self.config
         x = self.test.x if c["eval_points"] is None else self.test.x[: c["eval_points"]]
         model, guide = self.scoring_pair(x)
         estimator = LL_ESTIMATORS[c["ll_estimator"]]
-        values, errors = estimator.estimate(model, guide, x, num_samples=c["eval_samples"], seed=0, progress=self.progress, with_error=True)
-        return {"value": values.mean().item(), "standard_error": monte_carlo_error(errors), "estimator": c["ll_estimator"],
-                "num_samples": c["eval_samples"], "num_points": len(x)}
+        values, errors = estimator.estimate(
+            model, guide, x, num_samples=c["eval_samples"], seed=0, progress=self.progress, with_error=True
+        )
+        return {
+            "value": values.mean().item(),
+            "standard_error": monte_carlo_error(errors),
+            "estimator": c["ll_estimator"],
+            "num_samples": c["eval_samples"],
+            "num_points": len(x),
+        }
 
     def checkpointer(self, out_dir) -> Checkpointer:
         """What this run's checkpoint in ``out_dir/checkpoint.pt`` holds: model, guide, the
@@ -162,79 +198,98 @@ def build(config: dict, *, data_dir=None, device="auto", log=print, progress: bo
     pyro.clear_param_store()
     pyro.set_rng_seed(config["seed"])
     train, test = data.load_dataset(
-        config["dataset"], data_dir, binarize_mode=config["binarize"], seed=config["seed"], device=device,
-        train_size=config["train_size"], test_size=config["test_size"], log=log,
+        config["dataset"],
+        data_dir,
+        binarize_mode=config["binarize"],
+        seed=config["seed"],
+        device=device,
+        train_size=config["train_size"],
+        test_size=config["test_size"],
+        log=log,
     )
     if config["eval_points"] is not None and not 1 <= config["eval_points"] <= len(test):
         raise ValueError(f"eval_points must be between 1 and {len(test)}, got {config['eval_points']}")
-    spec = ModelSpec(data_dim=train.x.shape[1], image_shape=tuple(train.image_shape), latent_dim=config["latent_dim"],
-                     hidden_dims=tuple(config["hidden_dims"] or ()), likelihood=config["likelihood"], init=config["init"])
+    spec = ModelSpec(
+        data_dim=train.x.shape[1],
+        image_shape=tuple(train.image_shape),
+        latent_dim=config["latent_dim"],
+        hidden_dims=tuple(config["hidden_dims"] or ()),
+        likelihood=config["likelihood"],
+        init=config["init"],
+    )
     model = build_model(config["model"], spec).to(device)
     algorithm_class = ALGORITHMS[config["inference"]]
     guide = None
-    if algorithm_class.needs_guide:
-        guide = make_guide(config["guide"], model, init=config["init"], num_data=len(train), flow_steps=config["flow_steps"],
-                           flow_type=config["flow_type"]).to(device)
+    if capabilities(algorithm_class, "algorithm").needs_guide:
+        guide = make_guide(
+            config["guide"],
+            model,
+            init=config["init"],
+            num_data=len(train),
+            flow_steps=config["flow_steps"],
+            flow_type=config["flow_type"],
+        ).to(device)
     algorithm = algorithm_class.from_config(model, guide, config, len(train))
-    algorithm = compile_step(mixed_precision(algorithm, [model, guide], config["precision"]), model, guide, config["compile"])
+    # the step wrappers, composed once here: mixed precision inside, the compiled graph around it
+    step = mixed_precision(algorithm.step, [model, guide], config["precision"])
+    step = compile_step(algorithm, config["compile"], modules=[model, guide], step=step)
     sparse = guide.sparse_parameters() if guide is not None else ()
-    optimizer = make_optimizer(config["optimizer"], algorithm.parameters(), config["lr"], sparse_params=sparse, eps=config["optimizer_eps"])
-    return Experiment(config, train, test, model, guide, algorithm, optimizer, progress=progress)
+    optimizer = make_optimizer(
+        config["optimizer"], algorithm.parameters(), config["lr"], sparse_params=sparse, eps=config["optimizer_eps"]
+    )
+    return Experiment(config, train, test, model, guide, algorithm, optimizer, step=step, progress=progress)
 
 
 def check_combination(config: dict) -> None:
-    """Refuse what cannot work together, with the reason, before any work is done. Every rule
-    reads what the model, the algorithm, the guide family and the estimator declare
-    (:data:`aevb.models.MODELS`, :class:`aevb.inference.algorithm.Algorithm`,
-    :class:`aevb.guides.Capabilities`, :class:`aevb.inference.loglik.LogLikelihoodEstimator`),
-    never their names."""
-    model, algorithm, estimator = MODELS[config["model"]], ALGORITHMS[config["inference"]], LL_ESTIMATORS[config["ll_estimator"]]
-    name, ll, m = config["inference"], config["ll_estimator"], config["model"]
-    if config["likelihood"] not in model.likelihoods:
-        raise ValueError(f"--model {m} supports --likelihood {' or '.join(model.likelihoods)}, got {config['likelihood']}")
-    if config["hidden_dims"] is not None and not model.reads_hidden_dims:
+    """Refuse what cannot work together, with the reason, before any work is done: the model's
+    configuration keys (:data:`aevb.models.MODELS`), then the combination rules of
+    :mod:`aevb.inference.rules` on the registered classes the configuration names (their
+    declarations, never their names), in the words of the flags."""
+    entry, m = MODELS[config["model"]], config["model"]
+    if config["likelihood"] not in entry.likelihoods:
+        raise ValueError(
+            f"--model {m} supports --likelihood {' or '.join(entry.likelihoods)}, got {config['likelihood']}"
+        )
+    if config["hidden_dims"] is not None and not entry.reads_hidden_dims:
         raise ValueError(f"--model {m} does not read --hidden-dims (its layers follow from --latent-dim); leave it out")
-    if estimator.needs_guide and not algorithm.needs_guide:
-        raise ValueError(f"--inference {name} fits no encoder, so --ll-estimator {ll} (which samples from the guide) cannot score it; "
-                         f"use {' or '.join(k for k, e in LL_ESTIMATORS.items() if not e.needs_guide)}")
-    size = model.latent_size(config["latent_dim"])
-    if estimator.max_latent_size is not None and size > estimator.max_latent_size:
-        raise ValueError(f"--ll-estimator {ll} is valid for at most {estimator.max_latent_size} latent dimensions per datapoint "
-                         f"(Appendix D: fewer than 5); --model {m} with --latent-dim {config['latent_dim']} has {size}")
-    if config["compile"] != "off" and config["jit"]:
-        raise ValueError("--jit and --compile are two ways of compiling the same step: choose one")
-    if config["compile"] != "off" and not algorithm.supports_compile:
-        raise ValueError(f"--compile traces the steps of {', '.join(k for k, a in ALGORITHMS.items() if a.supports_compile)} only; "
-                         f"--inference {name} needs --compile off")
-    if config["jit"] and not algorithm.supports_jit:
-        raise ValueError(f"--jit compiles the losses of {', '.join(k for k, a in ALGORITHMS.items() if a.supports_jit)} only; --inference {name} runs eagerly")
-    if config["num_particles"] < algorithm.min_particles:
-        raise ValueError(f"--inference {name} needs --num-particles >= {algorithm.min_particles} (self-normalised importance weights)")
-    if algorithm.infers_weights and config["map_prior"]:
-        raise ValueError(f"--inference {name} already puts a N(0, I) prior on the model's weights and infers them; --map-prior is the MAP alternative")
-    if not algorithm.needs_guide:
-        return
-    guide = capabilities(config["guide"], config["flow_type"])
-    if algorithm.uses_estimator and config["estimator"] == "B" and not closed_form_kl(config):
-        why = f"--guide {config['guide']} does not have" if not guide.analytic_kl else f"--model {m}'s priors depend on other latents and do not allow"
-        raise ValueError(f"--estimator B needs KL(q || p) in closed form, which {why}; use --estimator A")
-    if algorithm.needs_amortised_guide and not guide.amortised:
-        raise ValueError(f"--inference {name} needs an amortised guide (it runs q on data it was not fitted to); --guide {config['guide']} has per-datapoint parameters")
-    if algorithm.needs_density_anywhere and not guide.density_anywhere:
-        raise ValueError(f"--inference {name} evaluates log q at points the guide did not draw, which --guide {config['guide']} "
-                         f"--flow-type {config['flow_type']} cannot (no inverse); use --flow-type iaf or another guide")
-    if config["jit"] and guide.per_point_state:
-        raise ValueError(f"--jit traces the guide without the minibatch's indices, which --guide {config['guide']} reads")
+    algorithm = ALGORITHMS[config["inference"]]
+    guide = configured_guide(config) if capabilities(algorithm, "algorithm").needs_guide else None
+    rules.check(
+        algorithm,
+        model=entry.cls,
+        guide=guide,
+        estimator=LL_ESTIMATORS[config["ll_estimator"]],
+        num_particles=config["num_particles"],
+        sgvb=config["estimator"],
+        map_prior=config["map_prior"],
+        compiled=config["compile"] != "off",
+        latent_size=entry.latent_size(config["latent_dim"]),
+        names=flag_names(config),
+    )
 
 
 def check_data_parallel(config: dict) -> None:
     """Refuse what cannot be split across ranks: per-datapoint state that each rank would update
-    for its own points only (declared by the algorithm and the guide)."""
+    for its own points only (the algorithm's and the guide's declarations)."""
     algorithm = ALGORITHMS[config["inference"]]
-    if not algorithm.data_parallel:
-        raise ValueError(f"--inference {config['inference']} keeps state per training point; it does not run data-parallel")
-    if algorithm.needs_guide and capabilities(config["guide"], config["flow_type"]).per_point_state:
-        raise ValueError(f"--guide {config['guide']} keeps parameters per training point (sparse updates); it does not run data-parallel")
+    guide = configured_guide(config) if capabilities(algorithm, "algorithm").needs_guide else None
+    rules.check(algorithm, guide=guide, data_parallel=True, names=flag_names(config))
+
+
+def flag_names(config: dict) -> dict:
+    """How the rules' messages name the pieces of a configured run: by the flags that chose them."""
+    # a family whose declarations depend on --flow-type is named with it
+    flow = f" --flow-type {config['flow_type']}" if configured_guide(config) is not GUIDES[config["guide"]] else ""
+    return {
+        "algorithm": f"--inference {config['inference']}",
+        "model": f"--model {config['model']}",
+        "guide": f"--guide {config['guide']}{flow}",
+        "estimator": f"--ll-estimator {config['ll_estimator']}",
+        "sgvb": "--estimator",
+        "compile": "--compile",
+        "num_particles": "--num-particles",
+        "map_prior": "--map-prior",
+    }
 
 
 def stored_config(checkpoint_path) -> dict:
@@ -262,12 +317,21 @@ def resume_config(checkpoint_path, overrides: dict) -> dict:
     return wanted
 
 
-def train(experiment: Experiment, out_dir, *, resume: bool = False, state: TrainState = None, on_epoch_end=None,
-          max_examples=None, evaluate=True, progress=None) -> TrainState:
+def train(
+    experiment: Experiment,
+    out_dir,
+    *,
+    resume: bool = False,
+    state: TrainState = None,
+    on_epoch_end=None,
+    max_examples=None,
+    evaluate=True,
+    progress=None,
+) -> TrainState:
     """Train with checkpoints in ``out_dir/checkpoint.pt`` (continuing it when ``resume``, or from
     ``state``, the state a previous call in this process returned, without reading the checkpoint);
     ``on_epoch_end(state)`` runs after every epoch; the configuration's ``max_seconds`` and
-    ``max_examples`` end training early (see :func:`aevb.inference.train.fit`); every epoch's step
+    ``max_examples`` end training early (see :func:`aevb.inference.training.loop.fit`); every epoch's step
     size is the configuration's ``lr_schedule`` at that epoch; ``evaluate=False``
     skips the per-epoch test ELBO; ``progress`` (default: the run's) shows the epochs' progress."""
     c = experiment.config
@@ -277,44 +341,22 @@ def train(experiment: Experiment, out_dir, *, resume: bool = False, state: Train
         state = checkpointer.restore() if resume else TrainState()
     prior = experiment.model.parameters() if c["map_prior"] else None
     return fit(
-        experiment.algorithm, experiment.optimizer, experiment.train, epochs=c["epochs"],
-        batch_size=c["batch_size"], seed=c["seed"], prior_params=prior, state=state,
-        evaluate=experiment.evaluate if evaluate else None, checkpointer=checkpointer,
-        progress=experiment.progress if progress is None else progress,
-        on_epoch_end=on_epoch_end, max_seconds=c["max_seconds"], max_examples=max_examples,
+        experiment.algorithm,
+        experiment.optimizer,
+        experiment.train,
+        epochs=c["epochs"],
+        batch_size=c["batch_size"],
+        seed=c["seed"],
+        step=experiment.step,
+        prior_params=prior,
+        state=state,
+        stops=StopRules(max_seconds=c["max_seconds"], max_examples=max_examples),
+        evaluate=experiment.evaluate if evaluate else None,
+        checkpointer=checkpointer,
+        on_epoch_end=on_epoch_end,
         lr_at=functools.partial(LR_SCHEDULES[c["lr_schedule"]], c["lr"]),
+        progress=experiment.progress if progress is None else progress,
     )
-
-
-#: The files a run of :func:`train` and the main program leave in their folder (``--overwrite`` deletes them).
-RUN_OUTPUTS = ("checkpoint.pt", "metrics.json", "config.yaml", "samples.png", "reconstructions.png", "elbo.png", "manifold.png")
-
-
-def run_in(folder):
-    """What run ``folder`` holds, in a few words (``"a partial run (2 of 10 epochs)"``), or None
-    when it holds none (a run that never finished an epoch has left nothing worth keeping)."""
-    folder = Path(folder)
-    checkpoint = folder / "checkpoint.pt"
-    if not checkpoint.exists():
-        return "the metrics of a run (metrics.json, no checkpoint)" if (folder / "metrics.json").exists() else None
-    try:
-        state = load_checkpoint(checkpoint)
-        epoch, epochs = int(state["epoch"]), int(state["config"]["epochs"])
-    except (CheckpointError, KeyError, TypeError, ValueError):
-        return "an unreadable checkpoint.pt"
-    try:
-        evaluated = "test_log_likelihood" in (read_json(folder / "metrics.json") or {})
-    except ValueError:
-        evaluated = False
-    if epoch >= epochs and evaluated:
-        return f"a finished run ({epoch} epoch{'s' * (epoch != 1)}, evaluated)"
-    return f"a partial run ({epoch} of {epochs} epochs{'' if epoch < epochs else ', not evaluated'})"
-
-
-def checkpoint_path(path) -> Path:
-    """``path`` itself, or ``path/checkpoint.pt`` when ``path`` is a run folder."""
-    path = Path(path)
-    return path / "checkpoint.pt" if path.is_dir() else path
 
 
 def load(path, *, data_dir=None, device="auto", log=print, progress: bool = True) -> Experiment:

@@ -50,7 +50,9 @@ def reconstruction_grid(model, guide, x, image_shape, num: int = 32, per_row: in
     per_row = min(per_row, len(x))
     x = x[: min(num, len(x)) // per_row * per_row]
     recon = observed_mean(model, x, guide.code(x))
-    rows = torch.stack([x.reshape(-1, per_row, x.shape[-1]), recon.reshape(-1, per_row, x.shape[-1])], 1).reshape(-1, x.shape[-1])
+    rows = torch.stack([x.reshape(-1, per_row, x.shape[-1]), recon.reshape(-1, per_row, x.shape[-1])], 1).reshape(
+        -1, x.shape[-1]
+    )
     return make_grid(_images(rows, image_shape), nrow=per_row, padding=1)
 
 
@@ -61,11 +63,15 @@ def save_reconstructions(model, guide, x, path, image_shape, num: int = 32, per_
 
 def markdown_table(frame, floatfmt: str = ".3f", index: bool = True) -> str:
     """A pandas DataFrame as a Markdown table (without pandas' optional tabulate dependency)."""
+
     def cell(v):
         return format(v, floatfmt) if isinstance(v, float) else str(v)
 
     columns = ([frame.index.name or ""] if index else []) + [str(c) for c in frame.columns]
-    rows = [([str(i)] if index else []) + [cell(v) for v in row] for i, row in zip(frame.index, frame.itertuples(index=False))]
+    rows = [
+        ([str(i)] if index else []) + [cell(v) for v in row]
+        for i, row in zip(frame.index, frame.itertuples(index=False))
+    ]
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
 
@@ -123,7 +129,9 @@ def save_elbo_curves(history, path, title: str = "") -> None:
     fig = Figure(figsize=(6, 4))
     ax = fig.subplots()
     train_key = next((k for k in history[0] if k.startswith("train_")), "train_elbo") if history else "train_elbo"
-    ax.plot(epochs, [h[train_key] for h in history], "-o", ms=3, label=f"{train_key.replace('_', ' ')} (running estimate)")
+    ax.plot(
+        epochs, [h[train_key] for h in history], "-o", ms=3, label=f"{train_key.replace('_', ' ')} (running estimate)"
+    )
     if all("test_elbo" in h for h in history):
         ax.plot(epochs, [h["test_elbo"] for h in history], "--o", ms=3, label="test")
     ax.set_xlabel("epoch")

@@ -12,7 +12,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from .inference.checkpoint import TEMP_SUFFIX  # the one suffix of every temporary file the collection writes
+from .inference.training.checkpoint import TEMP_SUFFIX  # the one suffix of every temporary file the collection writes
 
 
 def temporary_beside(path) -> tuple:

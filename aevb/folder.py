@@ -10,7 +10,7 @@ Every program that writes into ``--out`` opens it through :class:`RunFolder`:
   was asked to ``--resume`` it or to ``--overwrite`` it (which deletes the run's own files
   first, and nothing else);
 * **no debris**: temporary files a killed run left behind (``*.aevb-tmp``, the names
-  :mod:`aevb.files` and :mod:`aevb.inference.checkpoint` write through) are removed when the
+  :mod:`aevb.files` and :mod:`aevb.inference.training.checkpoint` write through) are removed when the
   folder is opened; with the lock held, nothing else can be writing them.
 """
 
@@ -47,7 +47,9 @@ class RunFolder:
     :param resumable: whether the program can ``--resume`` (said in the refusal).
     """
 
-    def __init__(self, path, *, holds=None, outputs=(), resume: bool = False, overwrite: bool = False, resumable: bool = True):
+    def __init__(
+        self, path, *, holds=None, outputs=(), resume: bool = False, overwrite: bool = False, resumable: bool = True
+    ):
         if resume and overwrite:
             raise FolderError("--resume continues the run in --out and --overwrite replaces it: give one of them")
         self.path, self.holds, self.outputs = Path(path), holds, tuple(outputs)
@@ -65,7 +67,9 @@ class RunFolder:
                 self._delete_outputs()
             elif held and not self.resume:
                 continue_ = "--resume continues it, " if self.resumable else ""
-                raise FolderError(f"{self.path} holds {held}: {continue_}--overwrite replaces it, or choose another --out")
+                raise FolderError(
+                    f"{self.path} holds {held}: {continue_}--overwrite replaces it, or choose another --out"
+                )
         except BaseException:
             self._unlock()
             raise
@@ -80,7 +84,9 @@ class RunFolder:
         try:
             self.path.mkdir(parents=True, exist_ok=True)
         except OSError as e:
-            raise FolderError(f"cannot create the output folder {self.path} ({e.strerror or e}): choose another --out") from None
+            raise FolderError(
+                f"cannot create the output folder {self.path} ({e.strerror or e}): choose another --out"
+            ) from None
 
     def _lock(self):
         try:
@@ -97,7 +103,9 @@ class RunFolder:
             holder = os.pread(self.fd, 200, 0).decode(errors="replace").strip() or "another process"
             os.close(self.fd)
             self.fd = None
-            raise FolderError(f"another run ({holder}) is writing into {self.path}: wait for it to finish or choose another --out") from None
+            raise FolderError(
+                f"another run ({holder}) is writing into {self.path}: wait for it to finish or choose another --out"
+            ) from None
         started = datetime.datetime.now().isoformat(timespec="seconds")
         os.ftruncate(self.fd, 0)
         os.pwrite(self.fd, f"pid {os.getpid()}, started {started}\n".encode(), 0)

@@ -25,7 +25,14 @@ from .inference import progress as progress_module
 
 #: §5: one tanh hidden layer, N(0, 0.01²) initialisation, the N(0, I) weight prior (weight decay),
 #: M = 100, L = 1, Adagrad with a step size from {0.01, 0.02, 0.1}; estimator B (analytic KL).
-PAPER_SETTINGS = {"init": "paper", "map_prior": True, "batch_size": 100, "num_particles": 1, "estimator": "B", "optimizer": "adagrad"}
+PAPER_SETTINGS = {
+    "init": "paper",
+    "map_prior": True,
+    "batch_size": 100,
+    "num_particles": 1,
+    "estimator": "B",
+    "optimizer": "adagrad",
+}
 LR_CANDIDATES = {"adagrad": [0.01, 0.02, 0.1], "adam": [3e-4, 1e-3, 3e-3]}
 #: The paper's decoders per data set (the hidden width is the table's default, :data:`aevb.config.PAPER_HIDDEN`).
 DATA_SETTINGS = {
@@ -36,8 +43,19 @@ DATA_SETTINGS = {
 LABELS = {"mnist": "MNIST", "frey": "Frey Face", "fashion-mnist": "Fashion-MNIST (stand-in for Frey Face)"}
 #: The flags every figure program offers (besides its own sweep keys); a ``--config`` file may
 #: also set any run key (:data:`aevb.config.RUN_KEYS`).
-FIGURE_KEYS = ("lr_candidates", "lr_search_samples", "lr_search_points", "train_size", "test_size", "seed", "device", "data_dir", "out",
-               "overwrite", "quiet")
+FIGURE_KEYS = (
+    "lr_candidates",
+    "lr_search_samples",
+    "lr_search_points",
+    "train_size",
+    "test_size",
+    "seed",
+    "device",
+    "data_dir",
+    "out",
+    "overwrite",
+    "quiet",
+)
 
 
 def resolve_dataset(settings, log) -> dict:
@@ -62,8 +80,11 @@ def say_for(settings):
 def machine() -> dict:
     """Where the numbers were measured."""
     return {
-        "platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
         "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
     }
 
@@ -133,15 +154,20 @@ class Sweep:
         self.total = num_runs * (per_run + len(self.candidates) * settings["lr_search_samples"])
         self.runs, self.searches = {}, {}
         self.metrics = {**metrics, "machine": machine(), "runs": self.runs, "lr_search": self.searches}
-        self.metrics["settings"] = {**metrics.get("settings", {}), "lr_candidates": self.candidates,
-                                    "lr_search_samples": settings["lr_search_samples"], "lr_search_points": settings["lr_search_points"]}
+        self.metrics["settings"] = {
+            **metrics.get("settings", {}),
+            "lr_candidates": self.candidates,
+            "lr_search_samples": settings["lr_search_samples"],
+            "lr_search_points": settings["lr_search_points"],
+        }
         self.progress = None
 
     def __enter__(self):
         self.folder.__enter__()
         self.clock = WallClock(self.out)
-        self.progress = progress_module.progress(self.total, "sweep", unit="samples", enabled=not self.settings["quiet"],
-                                                 unit_scale=True, position=0)
+        self.progress = progress_module.progress(
+            self.total, "sweep", unit="samples", enabled=not self.settings["quiet"], unit_scale=True, position=0
+        )
         return self
 
     def __exit__(self, *exc):
@@ -159,11 +185,20 @@ class Sweep:
         self.progress.set_postfix_str(name)
         run_dir = self.out / "runs" / name
         common = {"data_dir": s["data_dir"], "device": s["device"], "log": self.say, "advance": self.progress.update}
-        search = choose_lr(config, self.candidates, s["lr_search_samples"], run_dir, held_out=s["lr_search_points"], **common)
+        search = choose_lr(
+            config, self.candidates, s["lr_search_samples"], run_dir, held_out=s["lr_search_points"], **common
+        )
         self.searches[name] = search
         finishing = (lambda e: finish(e, run_dir)) if finish is not None else None
-        self.runs[name] = train_curve({**config, "lr": search["chosen"]}, run_dir, targets, evaluate, finish=finishing,
-                                      progress=not s["quiet"], **common)
+        self.runs[name] = train_curve(
+            {**config, "lr": search["chosen"]},
+            run_dir,
+            targets,
+            evaluate,
+            finish=finishing,
+            progress=not s["quiet"],
+            **common,
+        )
         self.write()
         return self.runs[name]
 

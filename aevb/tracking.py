@@ -19,7 +19,10 @@ class TensorBoardLogger:
         try:
             from torch.utils.tensorboard import SummaryWriter
         except ImportError:
-            raise cfg.ConfigError("--tensorboard needs the tensorboard package: pip install 'aevb-pyro[tensorboard]' (or pip install tensorboard)") from None
+            raise cfg.ConfigError(
+                "--tensorboard needs the tensorboard package: pip install 'aevb-pyro[tensorboard]' (or pip install "
+                "tensorboard)"
+            ) from None
         self.writer = SummaryWriter(log_dir=str(log_dir))
         text = "".join("    " + line + "\n" for line in cfg.dump(config).splitlines())  # a Markdown code block
         self.writer.add_text("config", text, 0)
@@ -36,7 +39,9 @@ class TensorBoardLogger:
             self.writer.add_image("samples", figures.sample_grid(run.model, shape), step)
             if run.guide is not None:
                 shown = run.test.x[:32]
-                self.writer.add_image("reconstructions", figures.reconstruction_grid(*run.scoring_pair(shown), shown, shape), step)
+                self.writer.add_image(
+                    "reconstructions", figures.reconstruction_grid(*run.scoring_pair(shown), shown, shape), step
+                )
         self.writer.flush()
 
     def log_likelihood(self, result: dict, step: int) -> None:

@@ -14,28 +14,41 @@ import sys
 
 from aevb import cli
 from aevb import experiment as exp
-from aevb.inference.diagnostics import ACTIVE_UNIT_THRESHOLD, active_units
+from aevb.inference.capabilities import capabilities
+from aevb.inference.diagnostics.active_units import ACTIVE_UNIT_THRESHOLD, active_units
 
-PROGRAM = cli.Program("active_units", __doc__, required=("run_dirs",), keys=("run_dirs", "points", "data_dir", "device"))
+PROGRAM = cli.Program(
+    "active_units", __doc__, required=("run_dirs",), keys=("run_dirs", "points", "data_dir", "device")
+)
 #: Draws from q per point for its mean (Burda et al. use 100).
 DRAWS = 100
 
 
 def main(argv=None):
     settings = PROGRAM.parse(argv)
-    print(f"active units (variance over the first {settings['points']} test points of E_q[u|x] > {ACTIVE_UNIT_THRESHOLD:g}, "
-          f"{DRAWS} draws per point)\n")
+    print(
+        f"active units (variance over the first {settings['points']} test points of E_q[u|x] > "
+        f"{ACTIVE_UNIT_THRESHOLD:g}, "
+        f"{DRAWS} draws per point)\n"
+    )
     print("| run | model | inference | site | active units |")
     print("|---|---|---|---|---:|")
     for folder in settings["run_dirs"]:
-        run = exp.load(folder, data_dir=settings["data_dir"], device=settings["device"], log=lambda *a: None, progress=False)
-        if run.guide is None or not run.guide.amortised:  # the built guide declares it
-            raise ValueError(f"{folder}: its run has no q(z|x) for test points (--inference {run.config['inference']}, "
-                             f"--guide {run.config['guide']})")
-        variances = active_units(run.guide, run.test.x[:settings["points"]], num_samples=DRAWS)
+        run = exp.load(
+            folder, data_dir=settings["data_dir"], device=settings["device"], log=lambda *a: None, progress=False
+        )
+        if not capabilities(run.guide, "guide").amortised:  # the built guide declares it
+            raise ValueError(
+                f"{folder}: its run has no q(z|x) for test points (--inference {run.config['inference']}, "
+                f"--guide {run.config['guide']})"
+            )
+        variances = active_units(run.guide, run.test.x[: settings["points"]], num_samples=DRAWS)
         for site, v in variances.items():
-            print(f"| {folder} | {run.config['model']} | {run.config['inference']} | `{site}` | "
-                  f"{int((v > ACTIVE_UNIT_THRESHOLD).sum())} of {len(v)} |", flush=True)
+            print(
+                f"| {folder} | {run.config['model']} | {run.config['inference']} | `{site}` | "
+                f"{int((v > ACTIVE_UNIT_THRESHOLD).sum())} of {len(v)} |",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -49,9 +49,15 @@ def main(argv=None, repeats: int = REPEATS):
     reduce_ms = timed(lambda: distributed.average_gradients(params, torch.zeros(())))
     if ctx.is_main:
         numel = sum(p.numel() for p in params)
-        print(f"{ctx.world_size} process(es), {torch.get_num_threads()} thread(s) each, {numel:,} parameters ({numel * 4 / 2**20:.1f} MiB of float32 gradients)")
+        print(
+            f"{ctx.world_size} process(es), {torch.get_num_threads()} thread(s) each, {numel:,} parameters "
+            f"({numel * 4 / 2**20:.1f} MiB of float32 gradients)"
+        )
         print(f"forward + backward of one M = 100 step: {backward_ms:.2f} ms (median of {repeats})")
-        print(f"gradient average (all-reduce, {distributed.backend_for(device) if ctx.enabled else 'none'}): {reduce_ms:.2f} ms (median of {repeats})")
+        print(
+            f"gradient average (all-reduce, {distributed.backend_for(device) if ctx.enabled else 'none'}): "
+            f"{reduce_ms:.2f} ms (median of {repeats})"
+        )
 
 
 if __name__ == "__main__":

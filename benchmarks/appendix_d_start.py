@@ -15,14 +15,21 @@ import time
 from pathlib import Path
 
 from aevb import cli
+from aevb import config as cfg
 from aevb import experiment as exp
 from aevb.curves import scored_points
 from aevb.files import read_json
-from aevb.inference.checkpoint import load_checkpoint
-from aevb.inference.ais import ais_log_likelihood
-from aevb.inference.marginal import appendix_d_log_likelihood
+from aevb.inference.estimators.ais import ais_log_likelihood
+from aevb.inference.estimators.appendix_d import appendix_d_log_likelihood
+from aevb.inference.training.checkpoint import load_checkpoint
 
-PROGRAM = cli.Program("appendix_d_start", __doc__, keys=("run_dir", "points", "data_dir"))
+#: This program's own options (the shared ones are in aevb.config).
+OPTIONS = (
+    cfg.Option(
+        "run_dir", "runs/paper_figure3/runs/n1000_aevb", "a run folder with curve.json and checkpoint.pt", metavar="DIR"
+    ),
+)
+PROGRAM = cli.Program("appendix_d_start", __doc__, keys=("points", "data_dir"), options=OPTIONS)
 
 
 def main(argv=None):
@@ -35,11 +42,23 @@ def main(argv=None):
     experiment.model.load_state_dict(load_checkpoint(run / "checkpoint.pt")["modules"]["model"])
     x = scored_points(experiment, "train", settings["points"])
     print(f"{run}: first {len(x)} training points, log p(x) per datapoint (nats)")
-    rows = [("AIS from the prior, 300 steps, 16 chains", lambda: ais_log_likelihood(experiment.model, x, num_steps=300))]
-    rows += [(f"Appendix D, one prior draw, burn-in {b}", lambda b=b: appendix_d_log_likelihood(experiment.model, x, init_draws=0, burn_in=b))
-             for b in (100, 1000)]
-    rows += [(f"Appendix D, best of {k} prior draws, burn-in 100", lambda k=k: appendix_d_log_likelihood(experiment.model, x, init_draws=k))
-             for k in (30, 100, 300, 1000)]
+    rows = [
+        ("AIS from the prior, 300 steps, 16 chains", lambda: ais_log_likelihood(experiment.model, x, num_steps=300))
+    ]
+    rows += [
+        (
+            f"Appendix D, one prior draw, burn-in {b}",
+            lambda b=b: appendix_d_log_likelihood(experiment.model, x, init_draws=0, burn_in=b),
+        )
+        for b in (100, 1000)
+    ]
+    rows += [
+        (
+            f"Appendix D, best of {k} prior draws, burn-in 100",
+            lambda k=k: appendix_d_log_likelihood(experiment.model, x, init_draws=k),
+        )
+        for k in (30, 100, 300, 1000)
+    ]
     for label, estimate in rows:
         start = time.perf_counter()
         print(f"| {label} | {estimate().mean().item():.2f} | {time.perf_counter() - start:.1f} s |", flush=True)

@@ -23,12 +23,17 @@ from aevb import cli
 from aevb import experiment as exp
 from aevb.files import write_text
 from aevb.inference import LL_ESTIMATORS
-from aevb.inference.ais import ais_log_likelihood
-from aevb.inference.bdmc import bdmc, simulate
+from aevb.inference.estimators.ais import ais_log_likelihood
+from aevb.inference.estimators.appendix_d import appendix_d_log_likelihood
+from aevb.inference.estimators.bdmc import bdmc, simulate
 from aevb.inference.latents import LatentLayout
-from aevb.inference.marginal import appendix_d_log_likelihood
 
-PROGRAM = cli.Program("bdmc", __doc__, required=("run_dirs",), keys=("run_dirs", "points", "ais_steps", "seed", "out", "data_dir", "device"))
+PROGRAM = cli.Program(
+    "bdmc",
+    __doc__,
+    required=("run_dirs",),
+    keys=("run_dirs", "points", "ais_steps", "seed", "out", "data_dir", "device"),
+)
 #: Chains each way and pilot chains: Figure 3's AIS setting.
 CHAINS, PILOTS = 16, 4
 
@@ -37,32 +42,67 @@ def main(argv=None):
     settings = PROGRAM.parse(argv)
     out = Path(settings["out"])
     steps, points = settings["ais_steps"], settings["points"]
-    print(f"BDMC on {points} points simulated from each model: {steps} steps, {CHAINS} chains each way, {PILOTS} pilot chains\n")
-    print("| run | model | inference | forward AIS (lower) | reverse AIS (upper) | gap | Appendix D ± SE | AIS on test points | "
-          "Appendix D on test points | time |")
+    print(
+        f"BDMC on {points} points simulated from each model: {steps} steps, {CHAINS} chains each way, {PILOTS} pilot "
+        "chains\n"
+    )
+    print(
+        "| run | model | inference | forward AIS (lower) | reverse AIS (upper) | gap | Appendix D ± SE | AIS on "
+        "test points | "
+        "Appendix D on test points | time |"
+    )
     print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|")
     rows = ["run,point,lower,lower_se,upper,upper_se,appendix_d,appendix_d_se"]
     test_rows = ["run,point,ais,ais_se,appendix_d,appendix_d_se"]
     for folder in settings["run_dirs"]:
-        run = exp.load(folder, data_dir=settings["data_dir"], device=settings["device"], log=lambda *a: None, progress=False)
+        run = exp.load(
+            folder, data_dir=settings["data_dir"], device=settings["device"], log=lambda *a: None, progress=False
+        )
         test = run.test.x[:points]
         x, z = simulate(run.model, test, seed=settings["seed"])
         start = time.perf_counter()
-        s = bdmc(run.model, x, z, num_steps=steps, num_chains=CHAINS, pilot_chains=PILOTS, seed=settings["seed"], progress=f"BDMC {folder}")
+        s = bdmc(
+            run.model,
+            x,
+            z,
+            num_steps=steps,
+            num_chains=CHAINS,
+            pilot_chains=PILOTS,
+            seed=settings["seed"],
+            progress=f"BDMC {folder}",
+        )
         appendix_d = appendix_d_error = test_d = None
         if LatentLayout.of(run.model, test).size <= LL_ESTIMATORS["appendix-d"].max_latent_size:
-            appendix_d, appendix_d_error = appendix_d_log_likelihood(run.model, x, seed=settings["seed"], with_error=True,
-                                                                     progress=f"Appendix D {folder}")
-            test_d = appendix_d_log_likelihood(run.model, test, seed=settings["seed"], with_error=True, progress=f"Appendix D {folder} test")
-        ais, ais_error = ais_log_likelihood(run.model, test, num_steps=steps, num_chains=CHAINS, pilot_chains=PILOTS, seed=settings["seed"],
-                                            with_error=True, progress=f"AIS {folder}")
+            appendix_d, appendix_d_error = appendix_d_log_likelihood(
+                run.model, x, seed=settings["seed"], with_error=True, progress=f"Appendix D {folder}"
+            )
+            test_d = appendix_d_log_likelihood(
+                run.model, test, seed=settings["seed"], with_error=True, progress=f"Appendix D {folder} test"
+            )
+        ais, ais_error = ais_log_likelihood(
+            run.model,
+            test,
+            num_steps=steps,
+            num_chains=CHAINS,
+            pilot_chains=PILOTS,
+            seed=settings["seed"],
+            with_error=True,
+            progress=f"AIS {folder}",
+        )
         took = time.perf_counter() - start
         shown = "—" if appendix_d is None else f"{appendix_d.mean():.2f} ± {appendix_d_error.mean():.2f}"
         shown_test = "—" if test_d is None else f"{test_d[0].mean():.2f} ± {test_d[1].mean():.2f}"
-        print(f"| {folder} | {run.config['model']} | {run.config['inference']} | {s.lower.mean():.2f} ± {s.lower_error.mean():.2f} | "
-              f"{s.upper.mean():.2f} ± {s.upper_error.mean():.2f} | {s.gap.mean():.2f} | {shown} | {ais.mean():.2f} ± {ais_error.mean():.2f} | "
-              f"{shown_test} | {took / 60:.1f} min |", flush=True)
-        columns = [s.lower, s.lower_error, s.upper, s.upper_error] + ([] if appendix_d is None else [appendix_d, appendix_d_error])
+        print(
+            f"| {folder} | {run.config['model']} | {run.config['inference']} | {s.lower.mean():.2f} ± "
+            f"{s.lower_error.mean():.2f} | "
+            f"{s.upper.mean():.2f} ± {s.upper_error.mean():.2f} | {s.gap.mean():.2f} | {shown} | {ais.mean():.2f} ± "
+            f"{ais_error.mean():.2f} | "
+            f"{shown_test} | {took / 60:.1f} min |",
+            flush=True,
+        )
+        columns = [s.lower, s.lower_error, s.upper, s.upper_error] + (
+            [] if appendix_d is None else [appendix_d, appendix_d_error]
+        )
         for i, values in enumerate(zip(*(c.tolist() for c in columns))):
             cells = [f"{v:.4f}" for v in values] + [""] * (6 - len(values))  # no Appendix D: two empty cells
             rows.append(",".join([folder, str(i)] + cells))

@@ -20,7 +20,8 @@ import sys
 
 from aevb import cli
 from aevb import experiment as exp
-from aevb.inference.train import COLLAPSE_FACTOR, COLLAPSE_STEPS, TrainingDiverged, fit
+from aevb.inference.training.loop import fit
+from aevb.inference.training.stops import COLLAPSE_FACTOR, COLLAPSE_STEPS, StopRules, TrainingDiverged
 
 PROGRAM = cli.Program("divergence", __doc__, keys=("train_size", "epochs", "device", "data_dir"))
 
@@ -36,12 +37,34 @@ RUNS = {
     "aevb, adagrad 0.1, default init": {"optimizer": "adagrad", "lr": 0.1},
     "iwae k=5": {"inference": "iwae", "num_particles": 5},
     "wake-sleep, adam 1e-3": {"inference": "wake-sleep"},
-    "wake-sleep, paper settings, Nz 3, adagrad 0.1 (a Figure 2 trial)": {**PAPER, "inference": "wake-sleep", "lr": 0.1, "latent_dim": 3},
-    "wake-sleep, paper settings, Nz 200, adagrad 0.02 (a Figure 2 trial)": {**PAPER, "inference": "wake-sleep", "lr": 0.02, "latent_dim": 200},
+    "wake-sleep, paper settings, Nz 3, adagrad 0.1 (a Figure 2 trial)": {
+        **PAPER,
+        "inference": "wake-sleep",
+        "lr": 0.1,
+        "latent_dim": 3,
+    },
+    "wake-sleep, paper settings, Nz 200, adagrad 0.02 (a Figure 2 trial)": {
+        **PAPER,
+        "inference": "wake-sleep",
+        "lr": 0.02,
+        "latent_dim": 200,
+    },
     "rws k=3": {"inference": "rws", "num_particles": 3},
-    "mcem, Nz 3, 100 hidden, adam 3e-3": {"inference": "mcem", "latent_dim": 3, "hidden_dims": [100], "lr": 3e-3, "ll_estimator": "ais"},
-    "mcem, Nz 3, 100 hidden, paper settings, adagrad 0.1 (a Figure 3 trial)": {**PAPER, "inference": "mcem", "latent_dim": 3, "hidden_dims": [100],
-                                                                                "lr": 0.1, "ll_estimator": "ais"},
+    "mcem, Nz 3, 100 hidden, adam 3e-3": {
+        "inference": "mcem",
+        "latent_dim": 3,
+        "hidden_dims": [100],
+        "lr": 3e-3,
+        "ll_estimator": "ais",
+    },
+    "mcem, Nz 3, 100 hidden, paper settings, adagrad 0.1 (a Figure 3 trial)": {
+        **PAPER,
+        "inference": "mcem",
+        "latent_dim": 3,
+        "hidden_dims": [100],
+        "lr": 0.1,
+        "ll_estimator": "ais",
+    },
     "fullcov guide": {"guide": "fullcov"},
     "flow guide (estimator A)": {"guide": "flow"},
     "meanfield guide": {"guide": "meanfield", "lr": 0.01},
@@ -58,9 +81,14 @@ RUNS = {
 
 
 def measure(config, settings):
-    run = exp.build({**config, "train_size": settings["train_size"], "test_size": 100, "epochs": settings["epochs"]},
-                    data_dir=settings["data_dir"], device=settings["device"], log=lambda *a: None, progress=False)
-    bounds, epoch_ends, step = [], [], run.algorithm.step
+    run = exp.build(
+        {**config, "train_size": settings["train_size"], "test_size": 100, "epochs": settings["epochs"]},
+        data_dir=settings["data_dir"],
+        device=settings["device"],
+        log=lambda *a: None,
+        progress=False,
+    )
+    bounds, epoch_ends, step = [], [], run.step
     num_data = len(run.train)
 
     def recorded(x, **kwargs):
@@ -68,12 +96,21 @@ def measure(config, settings):
         bounds.append(bound.item() / num_data)
         return surrogate, bound
 
-    run.algorithm.step = recorded
     nonfinite = None
     try:
-        fit(run.algorithm, run.optimizer, run.train, epochs=settings["epochs"], batch_size=100, seed=0, progress=False,
-            prior_params=run.model.parameters() if run.config["map_prior"] else None, collapse_factor=None,
-            on_epoch_end=lambda state: epoch_ends.append(len(bounds)))
+        fit(
+            run.algorithm,
+            run.optimizer,
+            run.train,
+            epochs=settings["epochs"],
+            batch_size=100,
+            seed=0,
+            progress=False,
+            prior_params=run.model.parameters() if run.config["map_prior"] else None,
+            step=recorded,
+            stops=StopRules(collapse_factor=None),
+            on_epoch_end=lambda state: epoch_ends.append(len(bounds)),
+        )
     except TrainingDiverged:
         nonfinite = len(bounds)
     reference = bounds[0]
@@ -87,26 +124,48 @@ def measure(config, settings):
         if stop is None and streak and (streak >= COLLAPSE_STEPS or i in epoch_ends):
             stop = i
     starts = [0, *epoch_ends]
-    last = bounds[starts[-2]: starts[-1]] if len(epoch_ends) else bounds
+    last = bounds[starts[-2] : starts[-1]] if len(epoch_ends) else bounds
     last_epoch = sum(last) / len(last)
-    return {"reference": reference, "lowest": min((b for b in bounds if math.isfinite(b)), default=math.nan), "floor": floor,
-            "collapsed": sum(collapsed), "steps": len(bounds), "longest": longest,
-            "ends": sum(1 for e in epoch_ends if collapsed[e - 1]), "epochs": len(epoch_ends), "last_epoch": last_epoch,
-            "recovers": last_epoch >= floor, "stop": stop, "nonfinite": nonfinite}
+    return {
+        "reference": reference,
+        "lowest": min((b for b in bounds if math.isfinite(b)), default=math.nan),
+        "floor": floor,
+        "collapsed": sum(collapsed),
+        "steps": len(bounds),
+        "longest": longest,
+        "ends": sum(1 for e in epoch_ends if collapsed[e - 1]),
+        "epochs": len(epoch_ends),
+        "last_epoch": last_epoch,
+        "recovers": last_epoch >= floor,
+        "stop": stop,
+        "nonfinite": nonfinite,
+    }
 
 
 def main(argv=None):
     settings = PROGRAM.parse(argv)
-    print(f"first {settings['train_size']} training points, {settings['epochs']} epochs, batch 100; bound per datapoint (nats); "
-          f"collapsed: more than {COLLAPSE_FACTOR:g} x max(|reference|, D) below the reference; the stop: {COLLAPSE_STEPS} collapsed "
-          "steps in a row, or an epoch ending on one\n")
-    print("| run | reference (first step) | lowest step | collapsed steps | longest streak | epochs ending collapsed | last epoch's bound | recovers | the stop ends it at step |")
+    print(
+        f"first {settings['train_size']} training points, {settings['epochs']} epochs, batch 100; bound per "
+        "datapoint (nats); "
+        f"collapsed: more than {COLLAPSE_FACTOR:g} x max(|reference|, D) below the reference; the stop: "
+        f"{COLLAPSE_STEPS} collapsed "
+        "steps in a row, or an epoch ending on one\n"
+    )
+    print(
+        "| run | reference (first step) | lowest step | collapsed steps | longest streak | epochs ending collapsed "
+        "| last epoch's bound | recovers | the stop ends it at step |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|---|---:|")
     for name, config in RUNS.items():
         m = measure(config, settings)
         nonfinite = f" (non-finite loss at step {m['nonfinite']})" if m["nonfinite"] else ""
-        print(f"| {name} | {m['reference']:.1f} | {m['lowest']:.3g} | {m['collapsed']} of {m['steps']} | {m['longest']} | "
-              f"{m['ends']} of {m['epochs']} | {m['last_epoch']:.4g} | {'yes' if m['recovers'] else 'no'} | {m['stop'] or ''}{nonfinite} |", flush=True)
+        print(
+            f"| {name} | {m['reference']:.1f} | {m['lowest']:.3g} | {m['collapsed']} of {m['steps']} | "
+            f"{m['longest']} | "
+            f"{m['ends']} of {m['epochs']} | {m['last_epoch']:.4g} | {'yes' if m['recovers'] else 'no'} | "
+            f"{m['stop'] or ''}{nonfinite} |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

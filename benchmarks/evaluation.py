@@ -7,7 +7,7 @@
 For two models, the collection's default MNIST VAE (784-500-20, ``mnist_aevb.py``'s defaults) and
 Burda et al.'s one-stochastic-layer model (784-200-200-50, ``iwae_table1.py``'s rows 1:*), with
 their diagonal-Gaussian encoders: the IS estimate of log p(x) (``--ll-estimator is``, the code
-every run is scored with, :func:`aevb.inference.evaluate.log_likelihood_per_point`) of the first
+every run is scored with, :func:`aevb.inference.estimators.importance.log_likelihood_per_point`) of the first
 --eval-points test points with K = --eval-samples, timed once. Its matmul FLOPs are counted by
 ``torch.utils.flop_counter`` on the first 100 of those points (the same computation, scaled by the
 number of points), and the floor is those FLOPs at this machine's float32 matmul peak, measured
@@ -21,15 +21,16 @@ import sys
 import time
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode
-
 from throughput import matmul_peak, sync  # benchmarks/throughput.py, beside this script
+from torch.utils.flop_counter import FlopCounterMode
 
 from aevb import cli
 from aevb import experiment as exp
-from aevb.inference.evaluate import log_likelihood_per_point
+from aevb.inference.estimators.importance import log_likelihood_per_point
 
-PROGRAM = cli.Program("evaluation", __doc__, keys=("eval_samples", "eval_points", "device", "data_dir"), defaults={"eval_samples": 5000})
+PROGRAM = cli.Program(
+    "evaluation", __doc__, keys=("eval_samples", "eval_points", "device", "data_dir"), defaults={"eval_samples": 5000}
+)
 MODELS = {
     "784-500-20 (mnist_aevb.py)": {"latent_dim": 20, "hidden_dims": [500]},
     "784-200-200-50 (iwae_table1.py, 1 layer)": {"latent_dim": 50, "hidden_dims": [200, 200]},
@@ -63,11 +64,20 @@ def main(argv=None):
     device = exp.resolve_device(settings["device"])
     k = settings["eval_samples"]
     print(f"IS log-likelihood, K = {k}, on {device} ({torch.get_num_threads()} threads)\n")
-    print("| model | points | seconds | matmul GFLOP | floor (s) at the peak | ratio to the floor | IS log p(x) (untrained) |")
+    print(
+        "| model | points | seconds | matmul GFLOP | floor (s) at the peak | ratio to the floor | IS log p(x) "
+        "(untrained) |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|")
     peaks, profiles = [matmul_peak(device)], {}
     for name, model_config in MODELS.items():
-        run = exp.build({**model_config, "epochs": 1}, data_dir=settings["data_dir"], device=device.type, log=lambda *a: None, progress=False)
+        run = exp.build(
+            {**model_config, "epochs": 1},
+            data_dir=settings["data_dir"],
+            device=device.type,
+            log=lambda *a: None,
+            progress=False,
+        )
         x = run.test.x if settings["eval_points"] is None else run.test.x[: settings["eval_points"]]
         counted = x[:COUNTED_POINTS]
         flops = counted_flops(run.model, run.guide, counted, k) * len(x) / len(counted)
@@ -79,12 +89,18 @@ def main(argv=None):
         seconds = time.perf_counter() - start
         peaks.append(matmul_peak(device))
         floor = flops / max(peaks)
-        print(f"| {name} | {len(x):,} | {seconds:.1f} | {flops / 1e9:,.0f} | {floor:.1f} | {seconds / floor:.2f} | {values.mean().item():.2f} |",
-              flush=True)
+        print(
+            f"| {name} | {len(x):,} | {seconds:.1f} | {flops / 1e9:,.0f} | {floor:.1f} | {seconds / floor:.2f} | "
+            f"{values.mean().item():.2f} |",
+            flush=True,
+        )
     print("\nself CPU time by operator (torch.profiler, the first 100 points):")
     for name, shares in profiles.items():
         print(f"- {name}: {shares}")
-    print(f"\nfloat32 matmul peak (2048^3, best of 5, the largest of {len(peaks)} measurements): {max(peaks) / 1e9:.0f} GFLOP/s")
+    print(
+        f"\nfloat32 matmul peak (2048^3, best of 5, the largest of {len(peaks)} measurements): "
+        f"{max(peaks) / 1e9:.0f} GFLOP/s"
+    )
 
 
 if __name__ == "__main__":

@@ -24,16 +24,15 @@ import sys
 import time
 
 import pyro
-import torch
 import pyro.distributions as dist
-
+import torch
 from reference_vae import ReferenceVAE  # benchmarks/reference_vae.py, beside this script
 
 from aevb import cli
 from aevb.guides import DiagonalGaussianGuide
 from aevb.inference import AEVB, make_optimizer
-from aevb.inference.compiled import compile_step
-from aevb.inference.precision import mixed_precision
+from aevb.inference.training.compile import compile_step
+from aevb.inference.training.precision import mixed_precision
 from aevb.models import BernoulliVAE
 from aevb.models.likelihoods import FastBernoulli
 
@@ -59,14 +58,18 @@ def step_fn(loss_fn, optimizer, x, amp=False):
             loss = loss_fn(x)
         loss.backward()
         optimizer.step()
+
     return step
 
 
 def ours(d, h, z, compile="off", precision="32"):
     pyro.clear_param_store()
     model, guide = BernoulliVAE(d, z, h), DiagonalGaussianGuide(d, z, h)
-    algorithm = compile_step(mixed_precision(AEVB(model, guide), [model, guide], precision), model, guide, compile)
-    return (lambda x: algorithm.step(x, num_data=60000)[0]), make_optimizer("adam", algorithm.parameters(), 1e-3)
+    algorithm = AEVB(model, guide)
+    step = compile_step(
+        algorithm, compile, modules=[model, guide], step=mixed_precision(algorithm.step, [model, guide], precision)
+    )
+    return (lambda x: step(x, num_data=60000)[0]), make_optimizer("adam", algorithm.parameters(), 1e-3)
 
 
 def reference(d, h, z, fused):
@@ -86,27 +89,39 @@ def step_profile(step, steps=50) -> dict:
             step()
     ops = [e for e in prof.key_averages() if e.key.startswith("aten::")]
     largest = sorted(ops, key=lambda e: -e.self_cpu_time_total)[:4]
-    return {"aten_ms": sum(e.self_cpu_time_total for e in ops) / steps / 1e3, "calls": sum(e.count for e in ops) / steps,
-            "largest": ", ".join(f"{e.key.removeprefix('aten::')} {e.self_cpu_time_total / steps / 1e3:.2f}" for e in largest)}
+    return {
+        "aten_ms": sum(e.self_cpu_time_total for e in ops) / steps / 1e3,
+        "calls": sum(e.count for e in ops) / steps,
+        "largest": ", ".join(
+            f"{e.key.removeprefix('aten::')} {e.self_cpu_time_total / steps / 1e3:.2f}" for e in largest
+        ),
+    }
 
 
 def main(argv=None):
     PROGRAM.parse(argv)
     torch.manual_seed(0)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads\n\n1. fixed cost per step (4-3-2 layers, batch 100)\n")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads\n\n1. fixed cost per step (4-3-2 layers, "
+        "batch 100)\n"
+    )
     tiny = torch.bernoulli(torch.full((100, 4), 0.3))
     with pyro.validation_enabled(False):
-        rows = {"plain PyTorch (torch.optim.Adam)": step_fn(*reference(4, 3, 2, False), tiny),
-                "ours, eager (--compile off)": step_fn(*ours(4, 3, 2), tiny),
-                "ours, --compile trace": step_fn(*ours(4, 3, 2, "trace"), tiny),
-                "ours, --compile inductor": step_fn(*ours(4, 3, 2, "inductor"), tiny)}
+        rows = {
+            "plain PyTorch (torch.optim.Adam)": step_fn(*reference(4, 3, 2, False), tiny),
+            "ours, eager (--compile off)": step_fn(*ours(4, 3, 2), tiny),
+            "ours, --compile trace": step_fn(*ours(4, 3, 2, "trace"), tiny),
+            "ours, --compile inductor": step_fn(*ours(4, 3, 2, "inductor"), tiny),
+        }
         for name, fn in rows.items():
             print(f"| {name} | {timed(fn, 300) * 1e3:.2f} ms |")
 
     print("\n2. Bernoulli log-density of 15.7M logits\n")
     logits = torch.randn(200, 100, 784)
-    for label, x in (("x of the same shape", torch.bernoulli(torch.full((200, 100, 784), 0.13))),
-                     ("x broadcast over 200 samples", torch.bernoulli(torch.full((100, 784), 0.13)))):
+    for label, x in (
+        ("x of the same shape", torch.bernoulli(torch.full((200, 100, 784), 0.13))),
+        ("x broadcast over 200 samples", torch.bernoulli(torch.full((100, 784), 0.13))),
+    ):
         library = timed(lambda: dist.Bernoulli(logits=logits, validate_args=False).log_prob(x), 3, warmup=1)
         fast = timed(lambda: FastBernoulli(logits=logits).log_prob(x), 3, warmup=1)
         print(f"| {label}: pyro Bernoulli | {library * 1e3:.0f} ms |\n| {label}: FastBernoulli | {fast * 1e3:.0f} ms |")
@@ -119,23 +134,34 @@ def main(argv=None):
     with pyro.validation_enabled(False):
         for amp in (False, True):
             seconds = timed(step_fn(*reference(784, 500, 20, True), batch, amp), 50)
-            print(f"| reference, fused Adam, {'bf16 autocast' if amp else 'float32'} | {100 / seconds:,.0f} examples/s |")
+            print(
+                f"| reference, fused Adam, {'bf16 autocast' if amp else 'float32'} | {100 / seconds:,.0f} examples/s |"
+            )
         for precision in ("32", "bf16-mixed"):
             seconds = timed(step_fn(*ours(784, 500, 20, precision=precision), batch), 50)
             print(f"| ours, eager, --precision {precision} | {100 / seconds:,.0f} examples/s |")
 
     print("\n4. one full-size step taken apart (784-500-20, batch 100, float32)\n")
-    print("| variant | ms per step | in ATen operators (ms) | outside them (ms) | operator calls | largest operators (ms) |")
+    print(
+        "| variant | ms per step | in ATen operators (ms) | outside them (ms) | operator calls | largest operators "
+        "(ms) |"
+    )
     print("|---|---:|---:|---:|---:|---|")
     with pyro.validation_enabled(False):
-        variants = {"plain PyTorch, fused Adam": step_fn(*reference(784, 500, 20, True), batch),
-                    "ours, eager (--compile off)": step_fn(*ours(784, 500, 20), batch),
-                    "ours, --compile trace": step_fn(*ours(784, 500, 20, "trace"), batch),
-                    "ours, --compile inductor": step_fn(*ours(784, 500, 20, "inductor"), batch)}
+        variants = {
+            "plain PyTorch, fused Adam": step_fn(*reference(784, 500, 20, True), batch),
+            "ours, eager (--compile off)": step_fn(*ours(784, 500, 20), batch),
+            "ours, --compile trace": step_fn(*ours(784, 500, 20, "trace"), batch),
+            "ours, --compile inductor": step_fn(*ours(784, 500, 20, "inductor"), batch),
+        }
         for name, fn in variants.items():
             ms = timed(fn, 50) * 1e3
             p = step_profile(fn)
-            print(f"| {name} | {ms:.2f} | {p['aten_ms']:.2f} | {ms - p['aten_ms']:.2f} | {p['calls']:.0f} | {p['largest']} |", flush=True)
+            print(
+                f"| {name} | {ms:.2f} | {p['aten_ms']:.2f} | {ms - p['aten_ms']:.2f} | {p['calls']:.0f} | "
+                f"{p['largest']} |",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@
 
 Both train the paper's MNIST VAE (784-500-20 tanh, batch 100, Adam 1e-3, dynamic
 binarisation) on the same minibatch order and binary draws, and both are scored by the same
-evaluation module (inference/evaluate.py, 10 draws per test point, fixed seed).
+evaluation module (inference/estimators/importance.py, 10 draws per test point, fixed seed).
 """
 
 import sys
@@ -13,13 +13,12 @@ import time
 
 import pyro
 import torch
-
 from reference_vae import ReferenceVAE, to_pyro  # benchmarks/reference_vae.py, beside this script
 
 from aevb import cli, experiment
 from aevb.inference import evaluate_elbo, fit
-from aevb.inference.progress import progress
-from aevb.inference.train import epoch_generator, minibatches
+from aevb.inference.training.loop import epoch_generator, minibatches
+from aevb.inference.training.progress import progress
 
 PROGRAM = cli.Program("quality", __doc__, keys=("epochs", "seed", "device"))
 
@@ -55,13 +54,23 @@ def main(argv=None):
     pyro.clear_param_store()
     run = experiment.build({"epochs": epochs, "seed": seed}, device=device, log=lambda *a: None)
     ours = fit(
-        run.algorithm, run.optimizer, run.train, epochs=epochs, batch_size=100, seed=seed, evaluate=run.evaluate
+        run.algorithm,
+        run.optimizer,
+        run.train,
+        epochs=epochs,
+        batch_size=100,
+        seed=seed,
+        step=run.step,
+        evaluate=run.evaluate,
     ).history
     print(f"\nseed {seed}; test ELBO in nats per datapoint (higher is better), 10 draws per test point\n")
     print("| epoch | ours (AEVB, estimator B) | plain PyTorch reference | ours s/epoch | reference s/epoch |")
     print("|---:|---:|---:|---:|---:|")
     for record, (ref_elbo, ref_seconds) in zip(ours, reference):
-        print(f"| {record['epoch']} | {record['test_elbo']:.2f} | {ref_elbo:.2f} | {record['seconds']:.1f} | {ref_seconds:.1f} |")
+        print(
+            f"| {record['epoch']} | {record['test_elbo']:.2f} | {ref_elbo:.2f} | {record['seconds']:.1f} | "
+            f"{ref_seconds:.1f} |"
+        )
 
 
 if __name__ == "__main__":

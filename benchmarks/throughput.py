@@ -1,7 +1,8 @@
 #!/usr/bin/env python
 """Training throughput of our AEVB step against a plain-PyTorch VAE of the same architecture.
 
-    python benchmarks/throughput.py [--device cpu] [--repeats 7] [--steps 150] [--timing-warmup 20] [--epoch-points 60000]
+    python benchmarks/throughput.py [--device cpu] [--repeats 7] [--steps 150] [--timing-warmup 20] [--epoch-points
+    60000]
 
 Two tables, measured in one run.
 
@@ -13,7 +14,7 @@ median examples/second, its ratio to the plain-PyTorch reference, and the fracti
 machine's float32 matmul peak, measured in the same run.
 
 Epochs: the same model trained for whole epochs on the first --epoch-points MNIST training
-points as the programs train (:func:`aevb.inference.train.fit`: the epoch's random order,
+points as the programs train (:func:`aevb.inference.training.loop.fit`: the epoch's random order,
 dynamic binarisation, indexing, the step, the loss and finiteness checks, progress), against
 a plain-PyTorch epoch loop doing the same data handling (same order and binary draws from the
 same generator, the loss read back every step); no evaluation or checkpoint in either.
@@ -29,20 +30,32 @@ import warnings
 import pyro
 import pyro.distributions as dist
 import torch
-
 from reference_vae import ReferenceVAE  # benchmarks/reference_vae.py, beside this script
 
-from aevb import cli
+from aevb import cli, data
+from aevb import config as cfg
 from aevb.experiment import resolve_device
 from aevb.guides import DiagonalGaussianGuide
-from aevb import data
 from aevb.inference import AEVB, TrainState, fit, make_optimizer
-from aevb.inference.train import epoch_generator, minibatches
-from aevb.inference.compiled import compile_step
-from aevb.inference.precision import mixed_precision
+from aevb.inference.training.compile import compile_step
+from aevb.inference.training.loop import epoch_generator, minibatches
+from aevb.inference.training.precision import mixed_precision
 from aevb.models import BernoulliVAE
 
-PROGRAM = cli.Program("throughput", __doc__, keys=("device", "repeats", "steps", "timing_warmup", "epoch_points", "data_dir"))
+#: This program's own options (the shared ones are in aevb.config).
+OPTIONS = (
+    cfg.positive("repeats", 7, "timing rounds (the median is reported)"),
+    cfg.positive("steps", 150, "timed training steps per round and variant"),
+    cfg.Option("timing_warmup", 20, "untimed steps before each timing", type=int, low=0),
+    cfg.Option(
+        "epoch_points",
+        60_000,
+        "MNIST training points per timed epoch in the whole-epoch comparison (0: skip it)",
+        type=int,
+        low=0,
+    ),
+)
+PROGRAM = cli.Program("throughput", __doc__, keys=("device", "data_dir"), options=OPTIONS)
 
 D, H, Z, M, N = 784, 500, 20, 100, 60000
 
@@ -86,16 +99,18 @@ class LibraryBernoulliVAE(BernoulliVAE):
         return dist.Bernoulli(logits=self.decoder(z), validate_args=False).to_event(1)
 
 
-def our_algorithm(estimator, model_cls=BernoulliVAE, jit=False, compile="off", precision="32"):
+def our_algorithm(estimator, model_cls=BernoulliVAE, compile="off", precision="32"):
+    """Our algorithm and its step, composed as a run composes them (aevb.experiment.build)."""
     model, guide = model_cls(D, Z, H), DiagonalGaussianGuide(D, Z, H)
-    algorithm = mixed_precision(AEVB(model, guide, estimator=estimator, jit=jit), [model, guide], precision)
-    algorithm = compile_step(algorithm, model, guide, compile)
-    return torch.nn.ModuleList([model, guide]), make_optimizer("adam", algorithm.parameters(), 1e-3), algorithm
+    algorithm = AEVB(model, guide, estimator=estimator)
+    step = mixed_precision(algorithm.step, [model, guide], precision)
+    step = compile_step(algorithm, compile, modules=[model, guide], step=step)
+    return torch.nn.ModuleList([model, guide]), make_optimizer("adam", algorithm.parameters(), 1e-3), algorithm, step
 
 
-def ours(estimator, model_cls=BernoulliVAE, jit=False, compile="off", precision="32"):
-    module, optimizer, algorithm = our_algorithm(estimator, model_cls, jit, compile, precision)
-    return module, optimizer, lambda x: algorithm.step(x, num_data=N)[0]
+def ours(estimator, model_cls=BernoulliVAE, compile="off", precision="32"):
+    module, optimizer, _, step = our_algorithm(estimator, model_cls, compile, precision)
+    return module, optimizer, lambda x: step(x, num_data=N)[0]
 
 
 def compiled_reference():
@@ -122,14 +137,16 @@ VARIANTS = {
     "ours: AEVB estimator B, --compile trace": lambda: ours("B", compile="trace"),
     "ours: AEVB estimator B, --compile inductor": lambda: ours("B", compile="inductor"),
     "ours: AEVB estimator B, Pyro's Bernoulli log_prob": lambda: ours("B", LibraryBernoulliVAE),
-    "ours: AEVB estimator B, --jit": lambda: ours("B", jit=True),
     "ours: AEVB estimator A, --compile off": lambda: ours("A"),
     "ours: AEVB estimator A, --compile trace": lambda: ours("A", compile="trace"),
-    "ours: AEVB estimator A, --jit": lambda: ours("A", jit=True),
     "plain PyTorch reference, bf16 autocast": bf16_reference,
     "ours: AEVB estimator B, --precision bf16-mixed": lambda: ours("B", precision="bf16-mixed"),
-    "ours: AEVB estimator B, --precision bf16-mixed --compile trace": lambda: ours("B", compile="trace", precision="bf16-mixed"),
-    "ours: AEVB estimator B, --precision bf16-mixed --compile inductor": lambda: ours("B", compile="inductor", precision="bf16-mixed"),
+    "ours: AEVB estimator B, --precision bf16-mixed --compile trace": lambda: ours(
+        "B", compile="trace", precision="bf16-mixed"
+    ),
+    "ours: AEVB estimator B, --precision bf16-mixed --compile inductor": lambda: ours(
+        "B", compile="inductor", precision="bf16-mixed"
+    ),
 }
 
 
@@ -172,13 +189,22 @@ class OurEpochs:
     """Our AEVB (estimator B) trained one epoch at a time by the programs' training loop."""
 
     def __init__(self, train, mode):
-        module, self.optimizer, self.algorithm = our_algorithm("B", compile=mode)
+        module, self.optimizer, self.algorithm, self.step = our_algorithm("B", compile=mode)
         module.to(train.x.device)
         self.train, self.state = train, TrainState()
 
     def __call__(self):
         with contextlib.redirect_stderr(io.StringIO()):  # the progress report runs, unseen
-            self.state = fit(self.algorithm, self.optimizer, self.train, epochs=self.state.epoch + 1, batch_size=M, seed=0, state=self.state)
+            self.state = fit(
+                self.algorithm,
+                self.optimizer,
+                self.train,
+                epochs=self.state.epoch + 1,
+                batch_size=M,
+                seed=0,
+                step=self.step,
+                state=self.state,
+            )
 
 
 EPOCH_VARIANTS = {
@@ -206,8 +232,10 @@ def main(argv=None):
     results = {name: [] for name in VARIANTS}
     built, first = {}, {}
     peaks = []
-    print(f"torch {torch.__version__}, pyro {pyro.__version__}, device {device}, {torch.get_num_threads()} threads; "
-          f"{repeats} rounds of {steps} steps (batch {M}) per variant")
+    print(
+        f"torch {torch.__version__}, pyro {pyro.__version__}, device {device}, {torch.get_num_threads()} threads; "
+        f"{repeats} rounds of {steps} steps (batch {M}) per variant"
+    )
     with pyro.validation_enabled(False), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for name, build in VARIANTS.items():  # built once: a compiled variant compiles once, as in a run
@@ -226,8 +254,10 @@ def main(argv=None):
     peak = statistics.median(peaks)
     ref = statistics.median(results["plain PyTorch reference (torch.optim.Adam)"])
     flops = flops_per_example()
-    print(f"\nfloat32 matmul peak (2048^3, median of {len(peaks)}): {peak / 1e9:.0f} GFLOP/s; "
-          f"{flops / 1e6:.2f} MFLOP of matmul per example per step\n")
+    print(
+        f"\nfloat32 matmul peak (2048^3, median of {len(peaks)}): {peak / 1e9:.0f} GFLOP/s; "
+        f"{flops / 1e6:.2f} MFLOP of matmul per example per step\n"
+    )
     print("| variant | examples/s (median) | min-max | ratio to reference | fraction of matmul peak | first step (s) |")
     print("|---|---:|---:|---:|---:|---:|")
     for name, values in results.items():
@@ -235,15 +265,25 @@ def main(argv=None):
             print(f"| {name} | {values} | | | | |")
             continue
         med = statistics.median(values)
-        print(f"| {name} | {med:,.0f} | {min(values):,.0f}-{max(values):,.0f} | {med / ref:.2f} | {med * flops / peak:.0%} | {first[name]:.2f} |")
+        print(
+            f"| {name} | {med:,.0f} | {min(values):,.0f}-{max(values):,.0f} | {med / ref:.2f} | "
+            f"{med * flops / peak:.0%} | {first[name]:.2f} |"
+        )
     if settings["epoch_points"]:
         epochs(settings, device, repeats, ref)
 
 
 def epochs(settings, device, repeats, step_reference):
     """The whole-epoch table (see the module docstring)."""
-    train, _ = data.load_dataset("mnist", settings["data_dir"], binarize_mode="dynamic", device=device, train_size=settings["epoch_points"],
-                                 test_size=1, log=lambda message: print(message, file=sys.stderr))
+    train, _ = data.load_dataset(
+        "mnist",
+        settings["data_dir"],
+        binarize_mode="dynamic",
+        device=device,
+        train_size=settings["epoch_points"],
+        test_size=1,
+        log=lambda message: print(message, file=sys.stderr),
+    )
     runs, first, results = {}, {}, {name: [] for name in EPOCH_VARIANTS}
     with pyro.validation_enabled(False), warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -256,13 +296,22 @@ def epochs(settings, device, repeats, step_reference):
                 results[name].append(time_epoch(run, len(train), device))
             print(f"epoch round {round_ + 1}/{repeats} done", file=sys.stderr)
     ref = statistics.median(results["plain PyTorch epoch loop (torch.optim.Adam)"])
-    print(f"\nWhole epochs of {len(train):,} MNIST points (batch {M}, dynamic binarisation), {repeats} timed epochs per variant:\n")
-    print("| variant | examples/s (median) | min-max | ratio to the plain epoch loop | ratio to the plain step reference above | "
-          "first epoch (s) |")
+    print(
+        f"\nWhole epochs of {len(train):,} MNIST points (batch {M}, dynamic binarisation), {repeats} timed epochs "
+        "per variant:\n"
+    )
+    print(
+        "| variant | examples/s (median) | min-max | ratio to the plain epoch loop | ratio to the plain step "
+        "reference above | "
+        "first epoch (s) |"
+    )
     print("|---|---:|---:|---:|---:|---:|")
     for name, values in results.items():
         med = statistics.median(values)
-        print(f"| {name} | {med:,.0f} | {min(values):,.0f}-{max(values):,.0f} | {med / ref:.2f} | {med / step_reference:.2f} | {first[name]:.1f} |")
+        print(
+            f"| {name} | {med:,.0f} | {min(values):,.0f}-{max(values):,.0f} | {med / ref:.2f} | "
+            f"{med / step_reference:.2f} | {first[name]:.1f} |"
+        )
 
 
 if __name__ == "__main__":

@@ -63,10 +63,17 @@ def _splits(train_x, test_x, image_shape, binarize_mode, seed, name, train_size,
     ``--binarize none`` is a mistake caught here), and are grey levels for the continuous data
     sets (``binary_data=False``), for a Gaussian decoder.
     """
-    train_x = binarize.prepare(_subset(train_x, train_size, "train"), binarize_mode, seed, name=f"{name} train", require_binary=binary_data)
+    train_x = binarize.prepare(
+        _subset(train_x, train_size, "train"), binarize_mode, seed, name=f"{name} train", require_binary=binary_data
+    )
     test_mode = "none" if binarize_mode == "none" else "static"
-    test_x = binarize.prepare(_subset(test_x, test_size, "test"), test_mode, binarize.TEST_BINARIZATION_SEED, name=f"{name} test",
-                              require_binary=binary_data)
+    test_x = binarize.prepare(
+        _subset(test_x, test_size, "test"),
+        test_mode,
+        binarize.TEST_BINARIZATION_SEED,
+        name=f"{name} test",
+        require_binary=binary_data,
+    )
     return Split(train_x, image_shape, dynamic=binarize_mode == "dynamic"), Split(test_x, image_shape)
 
 
@@ -74,8 +81,19 @@ def _prepare_grey(images, device):
     return torch.from_numpy(images).to(device=device, dtype=torch.float32) / 255.0
 
 
-def load_mnist(data_dir=None, *, binarize_mode="dynamic", seed=0, device="cpu", train_size=None, test_size=None, download=True, log=print):
-    """MNIST train and test :class:`Split` s, with pixels in [0, 1] and the chosen binarisation (see :func:`_splits`)."""
+def load_mnist(
+    data_dir=None,
+    *,
+    binarize_mode="dynamic",
+    seed=0,
+    device="cpu",
+    train_size=None,
+    test_size=None,
+    download=True,
+    log=print,
+):
+    """MNIST train and test :class:`Split` s, with pixels in [0, 1] and the chosen binarisation
+    (see :func:`_splits`)."""
     paths = ensure_mnist(data_dir or default_data_dir(), download=download, log=log)
     x = {split: _prepare_grey(load_mnist_split(paths, split)[0], device) for split in ("train", "test")}
     return _splits(x["train"], x["test"], (28, 28), binarize_mode, seed, "MNIST", train_size, test_size)
@@ -97,7 +115,17 @@ def dequantize(images, device, seed: int = DEQUANTIZE_SEED) -> torch.Tensor:
     return ((raw + noise) / 256.0).clamp(1e-6, 1 - 1e-6).to(device)
 
 
-def load_fashion_mnist(data_dir=None, *, binarize_mode="none", seed=0, device="cpu", train_size=None, test_size=None, download=True, log=print):
+def load_fashion_mnist(
+    data_dir=None,
+    *,
+    binarize_mode="none",
+    seed=0,
+    device="cpu",
+    train_size=None,
+    test_size=None,
+    download=True,
+    log=print,
+):
     """Fashion-MNIST train and test :class:`Split` s: grey levels byte / 255 to be binarised for a
     Bernoulli decoder, or with ``binarize_mode="none"`` (the default, for the Gaussian decoder)
     :func:`dequantize` d bytes, each split with its own fixed noise."""
@@ -107,7 +135,9 @@ def load_fashion_mnist(data_dir=None, *, binarize_mode="none", seed=0, device="c
         x = {split: dequantize(images[split], device, DEQUANTIZE_SEED + i) for i, split in enumerate(("train", "test"))}
     else:
         x = {split: _prepare_grey(images[split], device) for split in ("train", "test")}
-    return _splits(x["train"], x["test"], (28, 28), binarize_mode, seed, "Fashion-MNIST", train_size, test_size, binary_data=False)
+    return _splits(
+        x["train"], x["test"], (28, 28), binarize_mode, seed, "Fashion-MNIST", train_size, test_size, binary_data=False
+    )
 
 
 #: Frey Face has no test split of its own: a fixed 10% of the images (seeded permutation, the
@@ -115,13 +145,25 @@ def load_fashion_mnist(data_dir=None, *, binarize_mode="none", seed=0, device="c
 FREY_TEST_FRACTION, FREY_SPLIT_SEED = 0.1, 0
 
 
-def load_frey(data_dir=None, *, binarize_mode="none", seed=0, device="cpu", train_size=None, test_size=None, download=True, log=print):
+def load_frey(
+    data_dir=None,
+    *,
+    binarize_mode="none",
+    seed=0,
+    device="cpu",
+    train_size=None,
+    test_size=None,
+    download=True,
+    log=print,
+):
     """Frey Face train and test :class:`Split` s (20x28 grey levels, raw bytes / 256)."""
     images = torch.from_numpy(load_frey_face(data_dir or default_data_dir(), download=download)).to(device)
     order = torch.randperm(len(images), generator=torch.Generator().manual_seed(FREY_SPLIT_SEED)).to(device)
     num_test = max(1, round(FREY_TEST_FRACTION * len(images)))
     test, train = images[order[:num_test]], images[order[num_test:]]
-    return _splits(train, test, FREY_IMAGE_SHAPE, binarize_mode, seed, "Frey Face", train_size, test_size, binary_data=False)
+    return _splits(
+        train, test, FREY_IMAGE_SHAPE, binarize_mode, seed, "Frey Face", train_size, test_size, binary_data=False
+    )
 
 
 #: ``--dataset NAME`` → loader(data_dir, *, binarize_mode, seed, device, train_size, test_size, download, log).
@@ -147,6 +189,20 @@ def continuous_dataset(data_dir=None, download: bool = True, log=print) -> str:
 
 
 __all__ = [
-    "DATASETS", "DataError", "Split", "binarize", "continuous_dataset", "default_data_dir", "ensure_fashion_mnist", "ensure_mnist",
-    "load_dataset", "load_fashion_mnist", "load_frey", "load_frey_face", "load_mnist", "load_mnist_split", "read_idx", "write_idx",
+    "DATASETS",
+    "DataError",
+    "Split",
+    "binarize",
+    "continuous_dataset",
+    "default_data_dir",
+    "ensure_fashion_mnist",
+    "ensure_mnist",
+    "load_dataset",
+    "load_fashion_mnist",
+    "load_frey",
+    "load_frey_face",
+    "load_mnist",
+    "load_mnist_split",
+    "read_idx",
+    "write_idx",
 ]

@@ -15,7 +15,9 @@ def check_pixels(x: torch.Tensor, name: str = "data") -> None:
     if not torch.isfinite(x).all():
         raise DataError(f"{name} contains NaN or infinite pixel values")
     if x.numel() and (x.min() < 0 or x.max() > 1):
-        raise DataError(f"{name} has pixels outside [0, 1] (min {x.min().item():g}, max {x.max().item():g}); scale it first")
+        raise DataError(
+            f"{name} has pixels outside [0, 1] (min {x.min().item():g}, max {x.max().item():g}); scale it first"
+        )
 
 
 def check_binary(x: torch.Tensor, name: str = "data") -> None:

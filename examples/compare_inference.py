@@ -37,16 +37,57 @@ from aevb import experiment as exp
 from aevb.files import read_json, write_json, write_text
 from aevb.folder import RunFolder
 from aevb.inference import distributed, progress
+from aevb.inference.capabilities import capabilities
 
 GRID_KEYS = ("guide", "inference")  # set per pair by the grid
-PROGRAM = cli.Program("compare_inference", __doc__, keys=(
-    "guides", "algorithms", *(k for k in cfg.RUN_KEYS if k not in GRID_KEYS), "gap_points",
-    "out", "data_dir", "device", "resume", "overwrite", "quiet", "tensorboard",
-))
+#: This program's own options (the shared ones are in aevb.config).
+OPTIONS = (
+    cfg.Option(
+        "guides",
+        ["diag", "fullcov", "flow"],
+        "grid rows: guides",
+        many=True,
+        choices=cfg.registry("aevb.guides", "GUIDES"),
+    ),
+    cfg.Option(
+        "algorithms",
+        ["aevb", "iwae:5"],
+        "grid columns: NAME or NAME:K (K sets --num-particles for that column), NAME a value of --inference",
+        many=True,
+    ),
+    cfg.positive("gap_points", 1000, "test points for the amortisation gap"),
+)
+PROGRAM = cli.Program(
+    "compare_inference",
+    __doc__,
+    keys=(
+        *(k for k in cfg.RUN_KEYS if k not in GRID_KEYS),
+        "out",
+        "data_dir",
+        "device",
+        "resume",
+        "overwrite",
+        "quiet",
+        "tensorboard",
+    ),
+    options=OPTIONS,
+)
 #: What a comparison leaves in --out (--overwrite deletes these).
 OUTPUTS = ("pairs", "results.csv", "results.md", "comparison.png", "config.yaml")
-COLUMNS = ["guide", "inference", "num_particles", "estimator", "test_elbo", "test_log_likelihood", "amortisation_gap",
-           "epochs", "examples", "seconds", "examples_per_second", "error"]
+COLUMNS = [
+    "guide",
+    "inference",
+    "num_particles",
+    "estimator",
+    "test_elbo",
+    "test_log_likelihood",
+    "amortisation_gap",
+    "epochs",
+    "examples",
+    "seconds",
+    "examples_per_second",
+    "error",
+]
 
 
 def parse_column(spec: str, default_k: int):
@@ -65,7 +106,8 @@ def grid_in(folder: Path):
     if not pairs and not (folder / "results.csv").exists():
         return None
     finished = sum(1 for p in pairs if "result" in (read_json(p / "metrics.json") or {}))
-    return f"a comparison grid ({finished} finished pair{'' if finished == 1 else 's'}, {len(pairs) - finished} unfinished)"
+    plural = "" if finished == 1 else "s"
+    return f"a comparison grid ({finished} finished pair{plural}, {len(pairs) - finished} unfinished)"
 
 
 def run_pair(settings, guide: str, name: str, k: int, out: Path, log) -> dict:
@@ -78,20 +120,27 @@ def run_pair(settings, guide: str, name: str, k: int, out: Path, log) -> dict:
     resume = settings["resume"] and checkpoint.exists()
     if resume:
         config = exp.resume_config(checkpoint, config)
-    run = exp.build(config, data_dir=settings["data_dir"], device=settings["device"], log=log, progress=not settings["quiet"])
+    run = exp.build(
+        config, data_dir=settings["data_dir"], device=settings["device"], log=log, progress=not settings["quiet"]
+    )
     board = None
     if settings["tensorboard"] is not None and distributed.is_main_process():
         board = tracking.logger(Path(settings["tensorboard"]) / out.name, run.config)
     state = run.checkpointer(out).restore() if resume else None
-    state = exp.train(run, out, state=state, on_epoch_end=(lambda s: board.epoch(s.history[-1], run)) if board else None)
+    state = exp.train(
+        run, out, state=state, on_epoch_end=(lambda s: board.epoch(s.history[-1], run)) if board else None
+    )
     history = state.history
     ll = run.log_likelihood() if run.guide is not None else None
     row = {
         "estimator": run.config["estimator"],
         "test_elbo": history[-1].get("test_elbo"),
         "test_log_likelihood": ll["value"] if ll else None,
-        "amortisation_gap": run.amortisation_gap(settings["gap_points"])["gap"] if run.guide is not None and run.guide.amortised else None,
-        "epochs": len(history), "examples": history[-1]["examples"],
+        "amortisation_gap": run.amortisation_gap(settings["gap_points"])["gap"]
+        if capabilities(run.guide, "guide").amortised
+        else None,
+        "epochs": len(history),
+        "examples": history[-1]["examples"],
         "seconds": sum(h["seconds"] for h in history),
     }
     row["examples_per_second"] = row["examples"] / row["seconds"]
@@ -111,7 +160,13 @@ def save_comparison(rows, path, settings):
     for row in rows:
         curve = [(n, e) for n, e in row.get("curve") or [] if e is not None]
         if curve:
-            ax.plot(*zip(*curve), "-o", ms=3, label=f"{row['guide']} / {row['inference']}" + (f" (k={row['num_particles']})" if row["num_particles"] > 1 else ""))
+            ax.plot(
+                *zip(*curve),
+                "-o",
+                ms=3,
+                label=f"{row['guide']} / {row['inference']}"
+                + (f" (k={row['num_particles']})" if row["num_particles"] > 1 else ""),
+            )
     ax.set_xscale("log")
     ax.set_xlabel("training examples seen")
     ax.set_ylabel("test ELBO per datapoint (nats, higher is better)")
@@ -131,7 +186,9 @@ def main(argv=None):
         try:
             compare(settings, out, main_process)
         except KeyboardInterrupt:
-            raise cli.Interrupted(f"interrupted; finished pairs are kept in {out}/pairs: the same command with --resume continues") from None
+            raise cli.Interrupted(
+                f"interrupted; finished pairs are kept in {out}/pairs: the same command with --resume continues"
+            ) from None
 
 
 def compare(settings, out: Path, main_process: bool) -> None:
@@ -165,7 +222,10 @@ def compare(settings, out: Path, main_process: bool) -> None:
                     row["error"] = f"{type(e).__name__}: {cli.one_line(e)}"
                     if not isinstance(e, cli.expected_errors()):
                         traceback.print_exc()
-                result = row.get("error") or "test ELBO %.2f, log-likelihood %.2f" % (row["test_elbo"] or float("nan"), row["test_log_likelihood"] or float("nan"))
+                result = row.get("error") or "test ELBO %.2f, log-likelihood %.2f" % (
+                    row["test_elbo"] or float("nan"),
+                    row["test_log_likelihood"] or float("nan"),
+                )
                 say(f"{label}: {result}  [{time.perf_counter() - start:.0f} s]")
             rows.append(row)
             grid.update(1)
@@ -182,22 +242,50 @@ def write_results(rows, out: Path, settings) -> None:
     writer.writeheader()
     writer.writerows(rows)
     write_text(out / "results.csv", table.getvalue())
-    budget = f"{settings['max_seconds']:g} s of training" if settings["max_seconds"] is not None else f"{settings['epochs']} epochs"
+    budget = (
+        f"{settings['max_seconds']:g} s of training"
+        if settings["max_seconds"] is not None
+        else f"{settings['epochs']} epochs"
+    )
     points = "all" if settings["eval_points"] is None else settings["eval_points"]
-    header = ["guide", "inference", "k / L", "estimator", "test ELBO",
-              f"test log-lik. ({settings['ll_estimator']}, {settings['eval_samples']} samples, {points} pts)",
-              f"amortisation gap ({settings['gap_points']} pts, {settings['refine_steps']} steps)", "epochs", "seconds", "examples/s", "error"]
+    header = [
+        "guide",
+        "inference",
+        "k / L",
+        "estimator",
+        "test ELBO",
+        f"test log-lik. ({settings['ll_estimator']}, {settings['eval_samples']} samples, {points} pts)",
+        f"amortisation gap ({settings['gap_points']} pts, {settings['refine_steps']} steps)",
+        "epochs",
+        "seconds",
+        "examples/s",
+        "error",
+    ]
 
     def fmt(v, spec=".2f"):
         return "" if v is None else format(v, spec)
 
-    lines = [f"Budget per pair: {budget}; seed {settings['seed']}. Nats per datapoint, higher is better; "
-             "the gap is ELBO after refinement minus the encoder's ELBO.", "",
-             "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines = [
+        f"Budget per pair: {budget}; seed {settings['seed']}. Nats per datapoint, higher is better; "
+        "the gap is ELBO after refinement minus the encoder's ELBO.",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+    ]
     for r in rows:
-        cells = [r["guide"], r["inference"], str(r["num_particles"]), r.get("estimator") or "", fmt(r.get("test_elbo")),
-                 fmt(r.get("test_log_likelihood")), fmt(r.get("amortisation_gap"), ".3f"), fmt(r.get("epochs"), "d"),
-                 fmt(r.get("seconds"), ".0f"), fmt(r.get("examples_per_second"), ".0f"), (r.get("error") or "").replace("|", "/")]
+        cells = [
+            r["guide"],
+            r["inference"],
+            str(r["num_particles"]),
+            r.get("estimator") or "",
+            fmt(r.get("test_elbo")),
+            fmt(r.get("test_log_likelihood")),
+            fmt(r.get("amortisation_gap"), ".3f"),
+            fmt(r.get("epochs"), "d"),
+            fmt(r.get("seconds"), ".0f"),
+            fmt(r.get("examples_per_second"), ".0f"),
+            (r.get("error") or "").replace("|", "/"),
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     write_text(out / "results.md", "\n".join(lines) + "\n")
 

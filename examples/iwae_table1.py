@@ -27,23 +27,80 @@ import time
 from pathlib import Path
 
 from aevb import burda, cli
+from aevb import config as cfg
 from aevb import experiment as exp
 from aevb import paper as common
+from aevb.curves import scored_points
 from aevb.files import read_json, write_json, write_text
 from aevb.folder import RunFolder
 from aevb.inference import progress as progress_module
-from aevb.inference.checkpoint import load_checkpoint
-from aevb.inference.diagnostics import ACTIVE_UNIT_THRESHOLD, active_units
-from aevb.inference.schedule import stage_end, stage_of
-from aevb.curves import scored_points
+from aevb.inference.diagnostics.active_units import ACTIVE_UNIT_THRESHOLD, active_units
+from aevb.inference.training.checkpoint import load_checkpoint
+from aevb.inference.training.schedule import stage_end, stage_of
 
+#: This program's own options (the shared ones are in aevb.config).
+OPTIONS = (
+    cfg.Option(
+        "rows",
+        [
+            "1:vae:1",
+            "1:vae:5",
+            "1:vae:50",
+            "1:iwae:5",
+            "1:iwae:50",
+            "2:vae:1",
+            "2:vae:5",
+            "2:vae:50",
+            "2:iwae:5",
+            "2:iwae:50",
+        ],
+        "Burda et al.'s Table 1 rows, each LAYERS:OBJECTIVE:K: 1 or 2 stochastic layers, vae (the average of K ELBO "
+        "samples) or "
+        "iwae (the K-sample bound), K samples per point",
+        many=True,
+        metavar="LAYERS:OBJECTIVE:K",
+    ),
+    cfg.Option(
+        "stages",
+        8,
+        "train the first N stages of Burda et al.'s schedule (stage i: 3^i epochs at lr*10^(-i/7); 8 is their "
+        "protocol, 3280 epochs)",
+        type=int,
+        low=1,
+    ),
+)
 PROGRAM = cli.Program(
-    "iwae_table1", __doc__,
-    keys=("rows", "stages", "lr", "lr_schedule", "optimizer_eps", "batch_size", "init", "binarize", "estimator", "eval_samples",
-          "eval_points", "train_eval_points", "elbo_samples", "train_size", "test_size", "seed", "compile", "precision",
-          "out", "data_dir", "device", "overwrite", "quiet"),
-    defaults={k: v for k, v in burda.PROTOCOL.items() if k in ("lr", "lr_schedule", "optimizer_eps", "batch_size", "init", "binarize",
-                                                                 "estimator", "eval_samples")},
+    "iwae_table1",
+    __doc__,
+    keys=(
+        "lr",
+        "lr_schedule",
+        "optimizer_eps",
+        "batch_size",
+        "init",
+        "binarize",
+        "estimator",
+        "eval_samples",
+        "eval_points",
+        "train_eval_points",
+        "elbo_samples",
+        "train_size",
+        "test_size",
+        "seed",
+        "compile",
+        "precision",
+        "out",
+        "data_dir",
+        "device",
+        "overwrite",
+        "quiet",
+    ),
+    defaults={
+        k: v
+        for k, v in burda.PROTOCOL.items()
+        if k in ("lr", "lr_schedule", "optimizer_eps", "batch_size", "init", "binarize", "estimator", "eval_samples")
+    },
+    options=OPTIONS,
 )
 #: The flags a row's scores depend on beyond its training: a score is read back only when they match.
 SCORING_KEYS = ("eval_samples", "eval_points", "train_eval_points")
@@ -59,18 +116,26 @@ def main(argv=None):
     with RunFolder(out, outputs=OUTPUTS, overwrite=settings["overwrite"]):
         clock = common.WallClock(out)
         metrics = previous_metrics(out)
-        metrics.update(settings={k: v for k, v in settings.items() if k not in ("overwrite", "quiet")}, machine=common.machine())
+        metrics.update(
+            settings={k: v for k, v in settings.items() if k not in ("overwrite", "quiet")}, machine=common.machine()
+        )
         PROGRAM.save(settings, out / "config.yaml")
         epochs = stage_end(settings["stages"])
         say = common.say_for(settings)
-        bar = progress_module.progress(len(rows) * epochs, "table 1", unit="epochs", enabled=not settings["quiet"], position=0)
+        bar = progress_module.progress(
+            len(rows) * epochs, "table 1", unit="epochs", enabled=not settings["quiet"], position=0
+        )
         try:
             for row in rows:
                 bar.set_postfix_str(row.name)
-                metrics["rows"][row.name] = run_row(row, settings, out / "runs" / row.name, metrics["rows"].get(row.name), say, bar.update)
+                metrics["rows"][row.name] = run_row(
+                    row, settings, out / "runs" / row.name, metrics["rows"].get(row.name), say, bar.update
+                )
                 write_json(out / "metrics.json", {**metrics, "wall_seconds": clock.record()})
         except KeyboardInterrupt:
-            raise cli.Interrupted(f"interrupted; every finished epoch is checkpointed under {out}/runs: the same command resumes") from None
+            raise cli.Interrupted(
+                f"interrupted; every finished epoch is checkpointed under {out}/runs: the same command resumes"
+            ) from None
         finally:
             bar.close()
         table = results_table(rows, metrics["rows"], settings["stages"])
@@ -102,22 +167,34 @@ def run_row(row, settings, run_dir: Path, record, say, advance) -> dict:
     scoring = {k: settings[k] for k in SCORING_KEYS}
     done = load_checkpoint(checkpoint)["epoch"] if checkpoint.is_file() else 0
     if done > epochs:
-        raise ValueError(f"{run_dir} holds {row.name} trained for {done} epochs ({stage_of(done) + 1} stages); ask --stages "
-                         f"{stage_of(done) + 1} or more, or give another --out")
+        raise ValueError(
+            f"{run_dir} holds {row.name} trained for {done} epochs ({stage_of(done) + 1} stages); ask --stages "
+            f"{stage_of(done) + 1} or more, or give another --out"
+        )
     config = exp.resume_config(checkpoint, wanted) if done else wanted  # refuses another configuration of the row
     if done == epochs and results.get(str(stages), {}).get("scored_with") == scoring:
         say(f"{row.name}: {stages} stages ({epochs} epochs) trained and scored before: read from metrics.json")
         advance(epochs)
         return record
-    run = exp.build(config, data_dir=settings["data_dir"], device=settings["device"], log=say, progress=not settings["quiet"])
+    run = exp.build(
+        config, data_dir=settings["data_dir"], device=settings["device"], log=say, progress=not settings["quiet"]
+    )
     state = run.checkpointer(run_dir).restore() if done else None
     advance(done)
-    say(f"{row.label}: epochs {done + 1}-{epochs} of stages 1-{stages} on {len(run.train)} points ({run.train.x.device})")
+    say(
+        f"{row.label}: epochs {done + 1}-{epochs} of stages 1-{stages} on {len(run.train)} points "
+        f"({run.train.x.device})"
+    )
     state = exp.train(run, run_dir, state=state, on_epoch_end=lambda s: advance(1))
     start = time.perf_counter()
     numbers = score(run, row, settings)
-    results[str(stages)] = {"epochs": state.epoch, "train_seconds": sum(h["seconds"] for h in state.history), **numbers,
-                            "eval_seconds": time.perf_counter() - start, "scored_with": scoring}
+    results[str(stages)] = {
+        "epochs": state.epoch,
+        "train_seconds": sum(h["seconds"] for h in state.history),
+        **numbers,
+        "eval_seconds": time.perf_counter() - start,
+        "scored_with": scoring,
+    }
     return {"config": run.config, "epochs": state.history, "results": results}
 
 
@@ -128,17 +205,27 @@ def score(run, row, settings) -> dict:
     ll = run.log_likelihood()
     x_train = scored_points(run, "train", settings["train_eval_points"])
     model, guide = run.scoring_pair(x_train)
-    bound = row.train_bound(model, guide, x_train, progress=run.progress and f"train bound ({row.objective}, k={row.k})")
+    bound = row.train_bound(
+        model, guide, x_train, progress=run.progress and f"train bound ({row.objective}, k={row.k})"
+    )
     variances = active_units(run.guide, run.test.x, num_samples=ACTIVE_UNIT_DRAWS)
-    return {"test_log_likelihood": ll, "train_bound": bound.mean().item(), "train_bound_points": len(x_train),
-            "active_units": {site: int((v > ACTIVE_UNIT_THRESHOLD).sum()) for site, v in variances.items()},
-            "latent_sizes": {site: len(v) for site, v in variances.items()}}
+    return {
+        "test_log_likelihood": ll,
+        "train_bound": bound.mean().item(),
+        "train_bound_points": len(x_train),
+        "active_units": {site: int((v > ACTIVE_UNIT_THRESHOLD).sum()) for site, v in variances.items()},
+        "latent_sizes": {site: len(v) for site, v in variances.items()},
+    }
 
 
 def results_table(rows, records: dict, stages: int) -> str:
     """The rows scored after ``stages`` stages, beside Burda et al.'s final numbers."""
-    lines = ["| row | stages (epochs) | test log p(x), IS (± its Monte Carlo error) | Burda et al., 3280 epochs | gap | train bound | "
-             "active units | training s | scoring s |", "|---|---|---:|---:|---:|---:|---|---:|---:|"]
+    lines = [
+        "| row | stages (epochs) | test log p(x), IS (± its Monte Carlo error) | Burda et al., 3280 epochs | gap | "
+        "train bound | "
+        "active units | training s | scoring s |",
+        "|---|---|---:|---:|---:|---:|---|---:|---:|",
+    ]
     for row in rows:
         result = records.get(row.name, {}).get("results", {}).get(str(stages))
         if result is None:
@@ -146,10 +233,15 @@ def results_table(rows, records: dict, stages: int) -> str:
         ll = result["test_log_likelihood"]
         ref = row.reference
         paper, gap = ("—", "—") if ref is None else (f"{ref:.2f}", f"{ll['value'] - ref:+.2f}")
-        units = " + ".join(f"{n} of {result['latent_sizes'][site]} ({site})" for site, n in result["active_units"].items())
-        lines.append(f"| {row.label} | {stages} ({result['epochs']}) | {ll['value']:.2f} ± {ll['standard_error']:.2f} (K = {ll['num_samples']}, "
-                     f"{ll['num_points']} points) | {paper} | {gap} | "
-                     f"{result['train_bound']:.2f} | {units} | {result['train_seconds']:.0f} | {result['eval_seconds']:.0f} |")
+        units = " + ".join(
+            f"{n} of {result['latent_sizes'][site]} ({site})" for site, n in result["active_units"].items()
+        )
+        lines.append(
+            f"| {row.label} | {stages} ({result['epochs']}) | {ll['value']:.2f} ± {ll['standard_error']:.2f} (K = "
+            f"{ll['num_samples']}, "
+            f"{ll['num_points']} points) | {paper} | {gap} | "
+            f"{result['train_bound']:.2f} | {units} | {result['train_seconds']:.0f} | {result['eval_seconds']:.0f} |"
+        )
     return "\n".join(lines)
 
 
@@ -177,8 +269,13 @@ def learning_curves(rows, records: dict, stem: Path) -> list:
         stage += 1
     ax.set_xscale("log")
     ax.set_xlabel("epoch (grey lines: stage boundaries)")
-    return common.save_panels(fig, axes, "nats per test point (larger is better)",
-                              "Burda et al. Table 1 protocol: dots = IS log-likelihood, dotted = their final value", stem)
+    return common.save_panels(
+        fig,
+        axes,
+        "nats per test point (larger is better)",
+        "Burda et al. Table 1 protocol: dots = IS log-likelihood, dotted = their final value",
+        stem,
+    )
 
 
 if __name__ == "__main__":

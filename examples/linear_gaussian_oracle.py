@@ -20,15 +20,15 @@ from pathlib import Path
 import torch
 
 from aevb import cli
+from aevb.data import Split
 from aevb.files import write_json
 from aevb.folder import RunFolder
-from aevb.data import Split
 from aevb.guides import DiagonalGaussianGuide, make_guide
 from aevb.guides.exact import ExactPosteriorGuide
-from aevb.inference import AEVB, MonteCarloEM, WakeSleep, evaluate, fit, make_optimizer
-from aevb.inference.ais import ais_log_likelihood
-from aevb.inference.marginal import appendix_d_log_likelihood
-from aevb.inference.bdmc import bdmc, simulate
+from aevb.inference import AEVB, MonteCarloEM, WakeSleep, estimators, fit, make_optimizer
+from aevb.inference.estimators.ais import ais_log_likelihood
+from aevb.inference.estimators.appendix_d import appendix_d_log_likelihood
+from aevb.inference.estimators.bdmc import bdmc, simulate
 from aevb.models.linear_gaussian import LinearGaussianModel, TwoLayerLinearGaussian
 
 PROGRAM = cli.Program("linear_gaussian_oracle", __doc__, keys=("seed", "out", "overwrite"))
@@ -60,12 +60,23 @@ def compare_with_exact_answers(settings, out: Path) -> None:
     # (1) estimators on the true model
     guide = DiagonalGaussianGuide(5, 2, 32)
     frozen(truth)  # its parameters are not registered for training
-    fit(AEVB(truth, guide), make_optimizer("adam", guide.parameters(), 3e-3), Split(train, (1, 5)), epochs=40, batch_size=50, progress=False)
+    fit(
+        AEVB(truth, guide),
+        make_optimizer("adam", guide.parameters(), 3e-3),
+        Split(train, (1, 5)),
+        epochs=40,
+        batch_size=50,
+        progress=False,
+    )
     estimates = {
-        "IS, exact posterior as proposal, K=10": evaluate.log_likelihood_per_point(truth, ExactPosteriorGuide(truth), test, num_samples=10),
-        "ELBO of the fitted diagonal guide": evaluate.elbo_per_point(truth, guide, test, num_samples=1000),
-        "IS, fitted diagonal guide, K=5000": evaluate.log_likelihood_per_point(truth, guide, test, num_samples=5000),
-        "AIS from the prior, 300 steps, 8 chains": ais_log_likelihood(truth, test, num_chains=8, num_steps=300, num_leapfrog=3),
+        "IS, exact posterior as proposal, K=10": estimators.log_likelihood_per_point(
+            truth, ExactPosteriorGuide(truth), test, num_samples=10
+        ),
+        "ELBO of the fitted diagonal guide": estimators.elbo_per_point(truth, guide, test, num_samples=1000),
+        "IS, fitted diagonal guide, K=5000": estimators.log_likelihood_per_point(truth, guide, test, num_samples=5000),
+        "AIS from the prior, 300 steps, 8 chains": ais_log_likelihood(
+            truth, test, num_chains=8, num_steps=300, num_leapfrog=3
+        ),
         "Appendix D, 100 HMC samples": appendix_d_log_likelihood(truth, test, num_samples=100),
     }
     rows = {name: (est - exact).mean().item() for name, est in estimates.items()}
@@ -83,16 +94,33 @@ def compare_with_exact_answers(settings, out: Path) -> None:
             algorithm = MonteCarloEM(model, num_data=len(train), initial_step_size=0.1)
         else:
             algorithm = (AEVB if name == "aevb" else WakeSleep)(model, DiagonalGaussianGuide(5, 2, 32))
-        fit(algorithm, make_optimizer("adam", algorithm.parameters(), lr), Split(train, (1, 5)), epochs=epochs, batch_size=100, progress=False)
+        fit(
+            algorithm,
+            make_optimizer("adam", algorithm.parameters(), lr),
+            Split(train, (1, 5)),
+            epochs=epochs,
+            batch_size=100,
+            progress=False,
+        )
         gaps[name] = {"epochs": epochs, "lr": lr, "gap": ml - model.log_marginal(test).mean().item()}
     print(f"\nclosed-form ML fit: test log-likelihood {ml:.3f} nats/datapoint\n")
-    print("| algorithm | epochs | Adam lr | test log-likelihood below the ML fit (nats/datapoint) |\n|---|---:|---:|---:|")
+    print(
+        "| algorithm | epochs | Adam lr | test log-likelihood below the ML fit (nats/datapoint) |\n|---|---:|---:|---:|"
+    )
     for name, g in gaps.items():
         print(f"| {name} | {g['epochs']} | {g['lr']} | {g['gap']:.3f} |")
     anisotropic = anisotropic_errors(settings["seed"])
     two_layer = two_layer_errors(settings["seed"])
-    write_json(out / "metrics.json", {"estimator_errors": rows, "ml_test_log_likelihood": ml, "fit_gaps": gaps,
-                                      "anisotropic": anisotropic, "two_layer": two_layer})
+    write_json(
+        out / "metrics.json",
+        {
+            "estimator_errors": rows,
+            "ml_test_log_likelihood": ml,
+            "fit_gaps": gaps,
+            "anisotropic": anisotropic,
+            "two_layer": two_layer,
+        },
+    )
     print(f"\nwrote {out}/metrics.json")
 
 
@@ -106,7 +134,10 @@ def frozen(model):
 def anisotropic_errors(seed: int) -> dict:
     """(3): AIS, BDMC and Appendix D on posteriors whose standard deviations span a factor of 50."""
     results = {}
-    print("\n| anisotropic oracle (100 points) | mass matrix | mean error vs exact log p(x) | mean standard error |\n|---|---|---:|---:|")
+    print(
+        "\n| anisotropic oracle (100 points) | mass matrix | mean error vs exact log p(x) | mean standard error "
+        "|\n|---|---|---:|---:|"
+    )
     for latent_dim in (10, 4):
         scales = (0.9 * 50 ** -torch.linspace(0, 1, latent_dim, dtype=torch.float64)).tolist()
         model = frozen(LinearGaussianModel.with_posterior_scales(scales, sigma=0.5, seed=seed).float())
@@ -115,36 +146,67 @@ def anisotropic_errors(seed: int) -> dict:
         for adapt in (True, False):
             mass = "adapted" if adapt else "identity"
             if latent_dim == 10:
-                s = bdmc(model, x, z, num_steps=300, num_chains=16, adapt_mass=adapt, seed=seed)  # its forward half is AIS from the prior
-                rows = {"Nz=10, AIS from the prior, 300 steps, 16 chains": (s.lower - exact, s.lower_error),
-                        "Nz=10, BDMC upper bound (reverse AIS)": (s.upper - exact, s.upper_error),
-                        "Nz=10, BDMC gap": (s.gap, None)}
+                s = bdmc(
+                    model, x, z, num_steps=300, num_chains=16, adapt_mass=adapt, seed=seed
+                )  # its forward half is AIS from the prior
+                rows = {
+                    "Nz=10, AIS from the prior, 300 steps, 16 chains": (s.lower - exact, s.lower_error),
+                    "Nz=10, BDMC upper bound (reverse AIS)": (s.upper - exact, s.upper_error),
+                    "Nz=10, BDMC gap": (s.gap, None),
+                }
             else:
-                d, d_se = appendix_d_log_likelihood(model, x, num_samples=50, adapt_mass=adapt, seed=seed, with_error=True)
+                d, d_se = appendix_d_log_likelihood(
+                    model, x, num_samples=50, adapt_mass=adapt, seed=seed, with_error=True
+                )
                 rows = {"Nz=4, Appendix D, 50 + 50 HMC samples": (d - exact, d_se)}
             for name, (error, se) in rows.items():
-                results[f"{name}, {mass} mass"] = {"mean_error": error.mean().item(), "mean_se": None if se is None else se.mean().item()}
-                print(f"| {name} | {mass} | {error.mean().item():+.3f} | {'—' if se is None else f'{se.mean().item():.3f}'} |", flush=True)
+                results[f"{name}, {mass} mass"] = {
+                    "mean_error": error.mean().item(),
+                    "mean_se": None if se is None else se.mean().item(),
+                }
+                print(
+                    f"| {name} | {mass} | {error.mean().item():+.3f} | "
+                    f"{'—' if se is None else f'{se.mean().item():.3f}'} |",
+                    flush=True,
+                )
     return results
 
 
 def two_layer_errors(seed: int) -> dict:
     """(4): every estimator on the two-layer model z₂ → z₁ → x (z₁ of 2, z₂ of 1, 5 data dimensions)."""
     g = torch.Generator().manual_seed(seed)
-    model = frozen(TwoLayerLinearGaussian(5, (2, 1)).set_parameters(torch.randn(2, 1, generator=g), torch.randn(2, generator=g), 0.7,
-                                                                     torch.randn(5, 2, generator=g), torch.randn(5, generator=g), 0.5))
+    model = frozen(
+        TwoLayerLinearGaussian(5, (2, 1)).set_parameters(
+            torch.randn(2, 1, generator=g),
+            torch.randn(2, generator=g),
+            0.7,
+            torch.randn(5, 2, generator=g),
+            torch.randn(5, generator=g),
+            0.5,
+        )
+    )
     with torch.no_grad():
         data = model.marginal().sample((1020,))
     train, test = data[:1000], data[1000:]
     exact = model.log_marginal(test)
     guide = make_guide("diag", model)
-    fit(AEVB(model, guide, estimator="A"), make_optimizer("adam", guide.parameters(), 3e-3), Split(train, (1, 5)), epochs=40, batch_size=50,
-        progress=False)
+    fit(
+        AEVB(model, guide, estimator="A"),
+        make_optimizer("adam", guide.parameters(), 3e-3),
+        Split(train, (1, 5)),
+        epochs=40,
+        batch_size=50,
+        progress=False,
+    )
     estimates = {
-        "IS, trained structured guide q(z1|x) q(z2|z1), K=5000": evaluate.log_likelihood_per_point(model, guide, test, num_samples=5000),
-        "ELBO of that guide": evaluate.elbo_per_point(model, guide, test, num_samples=1000),
+        "IS, trained structured guide q(z1|x) q(z2|z1), K=5000": estimators.log_likelihood_per_point(
+            model, guide, test, num_samples=5000
+        ),
+        "ELBO of that guide": estimators.elbo_per_point(model, guide, test, num_samples=1000),
         "AIS from the prior, 300 steps, 16 chains": ais_log_likelihood(model, test, num_steps=300, num_chains=16),
-        "AIS from the trained guide, 100 steps, 16 chains": ais_log_likelihood(model, test, guide=guide, num_steps=100, num_chains=16),
+        "AIS from the trained guide, 100 steps, 16 chains": ais_log_likelihood(
+            model, test, guide=guide, num_steps=100, num_chains=16
+        ),
         "Appendix D, 100 + 100 HMC samples": appendix_d_log_likelihood(model, test, num_samples=100),
     }
     rows = {name: (est - exact).mean().item() for name, est in estimates.items()}

@@ -26,21 +26,25 @@ import sys
 import time
 from pathlib import Path
 
-from aevb import cli, figures, tracking
+from aevb import cli, figures, runs, tracking
 from aevb import experiment as exp
 from aevb.config import RUN_KEYS
 from aevb.files import read_json, write_json
 from aevb.folder import RunFolder
 from aevb.inference import distributed, progress
 
-PROGRAM = cli.Program("mnist_aevb", __doc__, keys=(*RUN_KEYS, "out", "data_dir", "device", "resume", "overwrite", "quiet", "tensorboard"))
+PROGRAM = cli.Program(
+    "mnist_aevb", __doc__, keys=(*RUN_KEYS, "out", "data_dir", "device", "resume", "overwrite", "quiet", "tensorboard")
+)
 
 
 def main(argv=None):
     settings = PROGRAM.parse(argv)
     out = Path(settings["out"])
     main_process = distributed.is_main_process()  # under torchrun only rank 0 prints and writes
-    folder = RunFolder(out, holds=exp.run_in, outputs=exp.RUN_OUTPUTS, resume=settings["resume"], overwrite=settings["overwrite"])
+    folder = RunFolder(
+        out, holds=runs.run_in, outputs=runs.RUN_OUTPUTS, resume=settings["resume"], overwrite=settings["overwrite"]
+    )
     with folder if main_process else contextlib.nullcontext():
         try:
             train_and_evaluate(settings, out, main_process)
@@ -52,7 +56,7 @@ def main(argv=None):
 
 def interrupted_message(out: Path) -> str:
     """What an interrupted run keeps, and how to continue it."""
-    held = exp.run_in(out)
+    held = runs.run_in(out)
     if held is None:
         return "interrupted before the first epoch finished: nothing was saved"
     return f"interrupted; {out} holds {held}: the same command with --resume continues it"
@@ -64,18 +68,25 @@ def train_and_evaluate(settings, out: Path, main_process: bool) -> None:
         config = exp.resume_config(out / "checkpoint.pt", settings.run_keys(explicit_only=True))
     else:
         config = settings.run_keys()
-    run = exp.build(config, data_dir=settings["data_dir"], device=settings["device"], log=say, progress=not settings["quiet"])
+    run = exp.build(
+        config, data_dir=settings["data_dir"], device=settings["device"], log=say, progress=not settings["quiet"]
+    )
     config = run.config  # resolved: every default that depends on other keys filled in
     board = tracking.logger(settings["tensorboard"], {**settings, **config}) if main_process else None
     if main_process:
         PROGRAM.save(settings, out / "config.yaml", **config)
     ctx = distributed.current()
     if ctx.enabled:
-        say(f"data-parallel on {ctx.world_size} processes ({distributed.backend_for(run.train.x.device)}), "
-            f"{config['batch_size']} points per process and step")
-    say(f"{len(run.train)} training and {len(run.test)} test images on {run.train.x.device}; {config['inference']}, "
-        f"--model {config['model']} ({config['latent_dim']}-d latent{', hidden ' + 'x'.join(map(str, config['hidden_dims'])) if config['hidden_dims'] else ''}), "
-        f"{config['optimizer']} lr {config['lr']:g}")
+        say(
+            f"data-parallel on {ctx.world_size} processes ({distributed.backend_for(run.train.x.device)}), "
+            f"{config['batch_size']} points per process and step"
+        )
+    say(
+        f"{len(run.train)} training and {len(run.test)} test images on {run.train.x.device}; {config['inference']}, "
+        f"--model {config['model']} ({config['latent_dim']}-d latent"
+        f"{', hidden ' + 'x'.join(map(str, config['hidden_dims'])) if config['hidden_dims'] else ''}), "
+        f"{config['optimizer']} lr {config['lr']:g}"
+    )
     # metrics.json is rebuilt from the checkpoint's history (never from scratch) and appended to
     state = run.checkpointer(out).restore() if settings["resume"] else None
     before = state.epoch if state is not None else 0
@@ -88,8 +99,13 @@ def train_and_evaluate(settings, out: Path, main_process: bool) -> None:
 
     def on_epoch_end(state):
         last = state.history[-1]
-        numbers = "  ".join(f"{k.replace('_', ' ')} {v:8.2f}" for k, v in last.items() if k.startswith(("train_", "test_")))
-        say(f"epoch {last['epoch']:3d}  {numbers}  {last['seconds']:5.1f} s  {last['examples_per_second']:7.0f} examples/s")
+        numbers = "  ".join(
+            f"{k.replace('_', ' ')} {v:8.2f}" for k, v in last.items() if k.startswith(("train_", "test_"))
+        )
+        say(
+            f"epoch {last['epoch']:3d}  {numbers}  {last['seconds']:5.1f} s  {last['examples_per_second']:7.0f} "
+            "examples/s"
+        )
         metrics["epochs"] = state.history
         write_json(out / "metrics.json", metrics)
         if board is not None:
@@ -104,8 +120,10 @@ def train_and_evaluate(settings, out: Path, main_process: bool) -> None:
             start = time.perf_counter()
             ll = run.log_likelihood()  # every rank takes its share of the points
         except KeyboardInterrupt:
-            raise cli.Interrupted(f"interrupted during the final evaluation; training is complete in {out}/checkpoint.pt: "
-                                  "the same command with --resume runs the evaluation only") from None
+            raise cli.Interrupted(
+                f"interrupted during the final evaluation; training is complete in {out}/checkpoint.pt: "
+                "the same command with --resume runs the evaluation only"
+            ) from None
         ll.update(epoch=state.epoch, seconds=time.perf_counter() - start)
     else:
         say(f"the final evaluation after epoch {state.epoch} was done before: read from {out}/metrics.json")
@@ -117,9 +135,15 @@ def train_and_evaluate(settings, out: Path, main_process: bool) -> None:
         board.log_likelihood(ll, final.get("epoch", 0))
         board.close()
     save_figures(run, out, metrics, redraw=state.epoch != before)
-    elbo = f"test ELBO {final['test_elbo']:.2f} nats/datapoint after {final['epoch']} epoch{'s' * (final['epoch'] != 1)}; " if "test_elbo" in final else ""
-    print(f"{elbo}test log-likelihood ({ll['estimator']}, {ll['num_samples']} samples/steps, {ll['num_points']} points) "
-          f"{ll['value']:.2f} ± {ll['standard_error']:.2f} nats/datapoint (± its Monte Carlo standard error)")
+    elbo = (
+        f"test ELBO {final['test_elbo']:.2f} nats/datapoint after {final['epoch']} epoch{'s' * (final['epoch'] != 1)}; "
+        if "test_elbo" in final
+        else ""
+    )
+    print(
+        f"{elbo}test log-likelihood ({ll['estimator']}, {ll['num_samples']} samples/steps, {ll['num_points']} points) "
+        f"{ll['value']:.2f} ± {ll['standard_error']:.2f} nats/datapoint (± its Monte Carlo standard error)"
+    )
     print(f"wrote {out}/config.yaml, metrics.json, checkpoint.pt and figures")
 
 
@@ -131,8 +155,12 @@ def earlier_evaluation(out: Path, run, epoch: int):
     except ValueError:
         return None
     c = run.config
-    wanted = {"epoch": epoch, "estimator": c["ll_estimator"], "num_samples": c["eval_samples"],
-              "num_points": len(run.test) if c["eval_points"] is None else c["eval_points"]}
+    wanted = {
+        "epoch": epoch,
+        "estimator": c["ll_estimator"],
+        "num_samples": c["eval_samples"],
+        "num_points": len(run.test) if c["eval_points"] is None else c["eval_points"],
+    }
     # one without a standard error (written before it was reported) counts as missing
     complete = isinstance(earlier, dict) and "standard_error" in earlier
     return earlier if complete and all(earlier.get(k) == v for k, v in wanted.items()) else None
@@ -142,11 +170,17 @@ def save_figures(run, out: Path, metrics: dict, redraw: bool) -> None:
     """samples.png, reconstructions.png, elbo.png and (Nz = 2) manifold.png: drawn after training,
     and on a resumed run that trained nothing only where one is missing."""
     config, shape = run.config, run.train.image_shape
-    wanted = {"samples.png": lambda p: figures.save_samples(run.model, p, shape),
-              "elbo.png": lambda p: figures.save_elbo_curves(metrics["epochs"], p, f"{config['inference']} on {config['dataset']}, Nz = {config['latent_dim']}")}
+    wanted = {
+        "samples.png": lambda p: figures.save_samples(run.model, p, shape),
+        "elbo.png": lambda p: figures.save_elbo_curves(
+            metrics["epochs"], p, f"{config['inference']} on {config['dataset']}, Nz = {config['latent_dim']}"
+        ),
+    }
     if run.guide is not None:
         shown = run.test.x[:32]
-        wanted["reconstructions.png"] = lambda p: figures.save_reconstructions(*run.scoring_pair(shown), shown, p, shape)
+        wanted["reconstructions.png"] = lambda p: figures.save_reconstructions(
+            *run.scoring_pair(shown), shown, p, shape
+        )
     if figures.has_manifold(run.model):
         wanted["manifold.png"] = lambda p: figures.save_manifold(run.model, p, shape)
     for name, draw in wanted.items():

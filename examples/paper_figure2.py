@@ -21,7 +21,8 @@ These settings define the figure and are not flags; a --config file may change a
 Both methods are scored with the same estimator: the ELBO with --bound-samples draws from
 q(z|x) per point, on the first --train-eval-points training points and on the whole test set,
 at log-spaced sample counts; the final models again with 10 draws per test point, and AEVB
-minus wake-sleep per Nz as a paired mean over the test points with its standard error. Writes into --out: metrics.json (every curve's points, the step-size trials,
+minus wake-sleep per Nz as a paired mean over the test points with its standard error. Writes into --out:
+metrics.json (every curve's points, the step-size trials,
 settings, machine and wall time), figure2.png and figure2.pdf, and runs/NZ_METHOD/ with each
 run's checkpoint and curve.json; running the same command again resumes an interrupted sweep
 and reads back finished runs.
@@ -36,16 +37,29 @@ from aevb import cli, curves
 from aevb import config as cfg
 from aevb import paper as common
 from aevb.files import save_torch
-from aevb.inference.evaluate import elbo_per_point
+from aevb.inference.estimators.elbo import elbo_per_point
 
 METHODS = ("aevb", "wake-sleep")
 LATENT_DIMS = {"mnist": [3, 5, 10, 20, 200], "frey": [2, 5, 10, 20]}
 BUDGET, EVALS_PER_DECADE = 1_500_000, 5
 STYLE = {"aevb": "tab:red", "wake-sleep": "tab:blue"}
-PROGRAM = cli.Program("paper_figure2", __doc__, config_keys=cfg.RUN_KEYS, keys=(
-    "data", "latent_dims", "methods", "budget", "hidden_dims", "train_eval_points", "bound_samples", "first_eval", "evals_per_decade",
-    *common.FIGURE_KEYS,
-))
+PROGRAM = cli.Program(
+    "paper_figure2",
+    __doc__,
+    config_keys=cfg.RUN_KEYS,
+    keys=(
+        "data",
+        "latent_dims",
+        "methods",
+        "budget",
+        "hidden_dims",
+        "train_eval_points",
+        "bound_samples",
+        "first_eval",
+        "evals_per_decade",
+        *common.FIGURE_KEYS,
+    ),
+)
 
 
 def run_name(nz, method):
@@ -60,8 +74,14 @@ def final_test_bound(experiment, run_dir):
     """The final model's test bound with :data:`FINAL_SAMPLES` draws per point; the per-point
     values are kept in ``test_bound_per_point.pt`` for the paired comparison."""
     model, guide = experiment.scoring_pair(experiment.test.x)
-    per_point = elbo_per_point(model, guide, experiment.test.x, num_samples=FINAL_SAMPLES, seed=experiment.config["seed"],
-                               progress=experiment.progress and "final test bound").cpu()
+    per_point = elbo_per_point(
+        model,
+        guide,
+        experiment.test.x,
+        num_samples=FINAL_SAMPLES,
+        seed=experiment.config["seed"],
+        progress=experiment.progress and "final test bound",
+    ).cpu()
     save_torch(per_point, run_dir / "test_bound_per_point.pt")
     return {"test_bound": per_point.mean().item(), "samples_per_point": FINAL_SAMPLES}
 
@@ -84,8 +104,15 @@ def plot(runs, latent_dims, methods, title, stem):
                 continue
             for key, style in (("train_bound", "-"), ("test_bound", "--")):
                 x, y = curves.load_points(curve, key)
-                ax.plot(x, y, style, color=STYLE[method], marker="o", ms=2.5,
-                        label=f"{'AEVB' if method == 'aevb' else 'Wake-Sleep'} ({key.split('_')[0]})")
+                ax.plot(
+                    x,
+                    y,
+                    style,
+                    color=STYLE[method],
+                    marker="o",
+                    ms=2.5,
+                    label=f"{'AEVB' if method == 'aevb' else 'Wake-Sleep'} ({key.split('_')[0]})",
+                )
                 finals.append(y[-1])
         ax.set_xscale("log")
         ax.set_title(f"Nz = {nz}")
@@ -103,7 +130,9 @@ def main(argv=None):
     try:
         draw(settings)
     except KeyboardInterrupt:
-        raise cli.Interrupted(f"interrupted; finished runs and curve points are kept in {settings['out']}: the same command resumes") from None
+        raise cli.Interrupted(
+            f"interrupted; finished runs and curve points are kept in {settings['out']}: the same command resumes"
+        ) from None
 
 
 def draw(settings):
@@ -115,24 +144,52 @@ def draw(settings):
     chosen = common.resolve_dataset(settings, say)
     dataset, hidden = chosen["dataset"], chosen["hidden"]
     latent_dims = settings["latent_dims"] or LATENT_DIMS[settings["data"]]
-    targets = curves.sample_targets(budget, first=settings["first_eval"], per_decade=settings["evals_per_decade"] or EVALS_PER_DECADE)
+    targets = curves.sample_targets(
+        budget, first=settings["first_eval"], per_decade=settings["evals_per_decade"] or EVALS_PER_DECADE
+    )
     plan = [(nz, method) for nz in latent_dims for method in methods]
-    sweep = common.Sweep(settings, num_runs=len(plan), per_run=budget, metrics={
-        "figure": 2, "data": settings["data"], "dataset": dataset, "dataset_label": chosen["label"], "fallback": chosen["fallback"],
-        "settings": {"budget": budget, "targets": targets, "train_eval_points": settings["train_eval_points"],
-                     "bound_samples": settings["bound_samples"], "latent_dims": latent_dims, "methods": methods},
-    })
+    sweep = common.Sweep(
+        settings,
+        num_runs=len(plan),
+        per_run=budget,
+        metrics={
+            "figure": 2,
+            "data": settings["data"],
+            "dataset": dataset,
+            "dataset_label": chosen["label"],
+            "fallback": chosen["fallback"],
+            "settings": {
+                "budget": budget,
+                "targets": targets,
+                "train_eval_points": settings["train_eval_points"],
+                "bound_samples": settings["bound_samples"],
+                "latent_dims": latent_dims,
+                "methods": methods,
+            },
+        },
+    )
     with sweep:
         base = sweep.base_config(dataset, hidden_dims=hidden)
         sweep.metrics["settings"].update(base)
         PROGRAM.save(settings, sweep.out / "config.yaml")
-        evaluate = curves.bound_evaluator(settings["train_eval_points"], num_samples=settings["bound_samples"], seed=settings["seed"])
+        evaluate = curves.bound_evaluator(
+            settings["train_eval_points"], num_samples=settings["bound_samples"], seed=settings["seed"]
+        )
         for nz, method in plan:
-            sweep.run(run_name(nz, method), {**base, "latent_dim": nz, "inference": method}, targets, evaluate, finish=final_test_bound)
+            sweep.run(
+                run_name(nz, method),
+                {**base, "latent_dim": nz, "inference": method},
+                targets,
+                evaluate,
+                finish=final_test_bound,
+            )
         sweep.close()
         out, runs = sweep.out, sweep.runs
-        title = (f"Figure 2, {chosen['label']}: AEVB vs wake-sleep\n{'x'.join(map(str, hidden))} hidden units, {base['optimizer']}, "
-                 f"{budget:.1e} samples per run; train solid, test dashed")
+        title = (
+            f"Figure 2, {chosen['label']}: AEVB vs wake-sleep\n{'x'.join(map(str, hidden))} hidden units, "
+            f"{base['optimizer']}, "
+            f"{budget:.1e} samples per run; train solid, test dashed"
+        )
         paths = plot(runs, latent_dims, methods, title, out / "figure2")
         verdict = {}
         for nz in latent_dims:
@@ -144,10 +201,14 @@ def draw(settings):
         metrics["final_test_bound"] = verdict
         if set(METHODS) <= set(methods):
             metrics["aevb_minus_wake_sleep_on_test"] = {f"nz{nz}": paired_difference(out, nz) for nz in latent_dims}
-            metrics["aevb_above_wake_sleep_on_test"] = {k: v["mean"] > 0 for k, v in metrics["aevb_minus_wake_sleep_on_test"].items()}
+            metrics["aevb_above_wake_sleep_on_test"] = {
+                k: v["mean"] > 0 for k, v in metrics["aevb_minus_wake_sleep_on_test"].items()
+            }
         sweep.write()
         for nz, finals in verdict.items():
-            line = f"{nz}: final test bound ({FINAL_SAMPLES} draws per point) " + ", ".join(f"{m} {v:.2f}" for m, v in finals.items())
+            line = f"{nz}: final test bound ({FINAL_SAMPLES} draws per point) " + ", ".join(
+                f"{m} {v:.2f}" for m, v in finals.items()
+            )
             if "aevb_minus_wake_sleep_on_test" in metrics:
                 d = metrics["aevb_minus_wake_sleep_on_test"][nz]
                 line += f"; AEVB − wake-sleep {d['mean']:+.2f} ± {d['standard_error']:.2f} (paired s.e.)"

@@ -40,10 +40,35 @@ BUDGET, EVALS_PER_DECADE = 1_000_000, 2
 FIGURE_MODEL = {"latent_dim": 3, "hidden_dims": [100]}
 STYLE = {"aevb": "tab:red", "wake-sleep": "tab:blue", "mcem": "tab:green"}
 NAMES = {"aevb": "AEVB", "wake-sleep": "Wake-Sleep", "mcem": "MCEM"}
-PROGRAM = cli.Program("paper_figure3", __doc__, config_keys=cfg.RUN_KEYS, keys=(
-    "train_sizes", "methods", "mcem_on_full", "budget", "curve_points", "appendix_d_samples", "ais_points", "ais_steps",
-    "first_eval", "evals_per_decade", *common.FIGURE_KEYS,
-))
+#: This program's own options (the shared ones are in aevb.config).
+OPTIONS = (
+    cfg.Option("train_sizes", [1000, 50000], "Figure 3: training-set sizes (panels)", type=int, many=True, low=1),
+    cfg.Option("mcem_on_full", False, "Figure 3: also run MCEM on training sets above 1000 points", type=bool),
+    cfg.positive("curve_points", 1000, "Figure 3: first N training and test points scored by Appendix D (paper: 1000)"),
+    cfg.Option(
+        "appendix_d_samples",
+        50,
+        "Figure 3: HMC posterior samples per point for Appendix D (paper: 50)",
+        type=int,
+        low=4,
+    ),
+    cfg.Option("ais_points", 100, "Figure 3: points scored by AIS at the end of each run (0: none)", type=int, low=0),
+)
+PROGRAM = cli.Program(
+    "paper_figure3",
+    __doc__,
+    config_keys=cfg.RUN_KEYS,
+    keys=(
+        "methods",
+        "budget",
+        "ais_steps",
+        "first_eval",
+        "evals_per_decade",
+        *common.FIGURE_KEYS,
+    ),
+    options=OPTIONS,
+)
+
 
 def run_name(size, method):
     return f"n{size}_{method}"
@@ -58,7 +83,9 @@ def plot(runs, sizes, methods, title, stem):
                 continue
             for key, style in (("train_ll", "-"), ("test_ll", "--")):
                 x, y = curves.load_points(curve, key)
-                ax.plot(x, y, style, color=STYLE[method], marker="o", ms=3, label=f"{NAMES[method]} ({key.split('_')[0]})")
+                ax.plot(
+                    x, y, style, color=STYLE[method], marker="o", ms=3, label=f"{NAMES[method]} ({key.split('_')[0]})"
+                )
             ais = curve.get("final")
             if ais:  # AIS at the end of the run: a cross per split
                 last = curve["points"][-1]["examples"]
@@ -75,7 +102,9 @@ def main(argv=None):
     try:
         draw(settings)
     except KeyboardInterrupt:
-        raise cli.Interrupted(f"interrupted; finished runs and curve points are kept in {settings['out']}: the same command resumes") from None
+        raise cli.Interrupted(
+            f"interrupted; finished runs and curve points are kept in {settings['out']}: the same command resumes"
+        ) from None
 
 
 def draw(settings):
@@ -83,33 +112,74 @@ def draw(settings):
     if not set(methods) <= set(METHODS):
         raise cli.UsageError(f"--methods: Figure 3 compares {', '.join(METHODS)}, got {methods}")
     budget = settings["budget"] or BUDGET
-    targets = curves.sample_targets(budget, first=settings["first_eval"], per_decade=settings["evals_per_decade"] or EVALS_PER_DECADE)
+    targets = curves.sample_targets(
+        budget, first=settings["first_eval"], per_decade=settings["evals_per_decade"] or EVALS_PER_DECADE
+    )
     cap = settings["train_size"]
     sizes = [min(size, cap) if cap else size for size in settings["train_sizes"]]
-    plan = [(size, method) for size in sizes for method in methods if method != "mcem" or size <= 1000 or settings["mcem_on_full"]]
-    sweep = common.Sweep(settings, num_runs=len(plan), per_run=budget, metrics={
-        "figure": 3, "dataset": "mnist",
-        "settings": {"budget": budget, "targets": targets, "train_sizes": sizes, "curve_points": settings["curve_points"],
-                     "appendix_d_samples": settings["appendix_d_samples"], "ais_points": settings["ais_points"],
-                     "ais_steps": settings["ais_steps"], "methods": methods},
-    })
+    plan = [
+        (size, method)
+        for size in sizes
+        for method in methods
+        if method != "mcem" or size <= 1000 or settings["mcem_on_full"]
+    ]
+    sweep = common.Sweep(
+        settings,
+        num_runs=len(plan),
+        per_run=budget,
+        metrics={
+            "figure": 3,
+            "dataset": "mnist",
+            "settings": {
+                "budget": budget,
+                "targets": targets,
+                "train_sizes": sizes,
+                "curve_points": settings["curve_points"],
+                "appendix_d_samples": settings["appendix_d_samples"],
+                "ais_points": settings["ais_points"],
+                "ais_steps": settings["ais_steps"],
+                "methods": methods,
+            },
+        },
+    )
     with sweep:
-        base = {**FIGURE_MODEL, **sweep.base_config("mnist", ll_estimator="appendix-d")}  # a --config file's latent_dim / hidden_dim win
+        base = {
+            **FIGURE_MODEL,
+            **sweep.base_config("mnist", ll_estimator="appendix-d"),
+        }  # a --config file's latent_dim / hidden_dim win
         sweep.metrics["settings"].update(base)
         PROGRAM.save(settings, sweep.out / "config.yaml")
         seed, ais_points = settings["seed"], settings["ais_points"]
-        evaluate = curves.marginal_evaluator(settings["curve_points"], num_samples=settings["appendix_d_samples"], seed=seed)
+        evaluate = curves.marginal_evaluator(
+            settings["curve_points"], num_samples=settings["appendix_d_samples"], seed=seed
+        )
         # the final model of each run, checked by AIS on the first --ais-points points
-        check = (lambda e, run_dir: curves.ais_check(e, ais_points, num_steps=settings["ais_steps"], seed=seed)) if ais_points else None
+        check = (
+            (lambda e, run_dir: curves.ais_check(e, ais_points, num_steps=settings["ais_steps"], seed=seed))
+            if ais_points
+            else None
+        )
         for size, method in plan:
-            sweep.run(run_name(size, method), {**base, "train_size": size, "inference": method}, targets, evaluate, finish=check)
+            sweep.run(
+                run_name(size, method),
+                {**base, "train_size": size, "inference": method},
+                targets,
+                evaluate,
+                finish=check,
+            )
         sweep.close()
         out, runs, metrics, say = sweep.out, sweep.runs, sweep.metrics, sweep.say
-        title = (f"Figure 3, MNIST: Nz = {base['latent_dim']}, {'x'.join(map(str, base['hidden_dims']))} hidden units, {base['optimizer']}, {budget:.1e} samples per run\n"
-                 f"Appendix D on {settings['curve_points']} points (train solid, test dashed); AIS on {ais_points} points at the end (×)")
+        title = (
+            f"Figure 3, MNIST: Nz = {base['latent_dim']}, {'x'.join(map(str, base['hidden_dims']))} hidden units, "
+            f"{base['optimizer']}, {budget:.1e} samples per run\n"
+            f"Appendix D on {settings['curve_points']} points (train solid, test dashed); AIS on {ais_points} points "
+            "at the end (×)"
+        )
         paths = plot(runs, sizes, methods, title, out / "figure3")
-        metrics["final"] = {name: {**{k: v for k, v in curve["points"][-1].items() if k.endswith("_ll")}, **curve.get("final", {})}
-                            for name, curve in runs.items()}
+        metrics["final"] = {
+            name: {**{k: v for k, v in curve["points"][-1].items() if k.endswith("_ll")}, **curve.get("final", {})}
+            for name, curve in runs.items()
+        }
         sweep.write()
         for name, final in metrics["final"].items():
             say(f"{name}: " + ", ".join(f"{k} {v:.2f}" for k, v in final.items() if k.endswith(("_ll", "_ais"))))

@@ -25,9 +25,26 @@ from aevb import paper as common
 from aevb.files import save_torch
 
 LATENT_DIMS, BUDGET = [2, 5, 10, 20], 1_000_000
-PROGRAM = cli.Program("paper_figure4_5", __doc__, config_keys=cfg.RUN_KEYS, keys=(
-    "data", "latent_dims", "budget", "hidden_dims", "grid", "sample_images", "train_eval_points", "bound_samples", *common.FIGURE_KEYS,
-))
+#: This program's own options (the shared ones are in aevb.config).
+OPTIONS = (
+    cfg.positive("grid", 20, "Figure 4: manifold grid size (grid x grid images)"),
+    cfg.positive("sample_images", 100, "Figure 5: random samples per model (a square number fills the panel)"),
+)
+PROGRAM = cli.Program(
+    "paper_figure4_5",
+    __doc__,
+    config_keys=cfg.RUN_KEYS,
+    keys=(
+        "data",
+        "latent_dims",
+        "budget",
+        "hidden_dims",
+        "train_eval_points",
+        "bound_samples",
+        *common.FIGURE_KEYS,
+    ),
+    options=OPTIONS,
+)
 
 
 def decode_images(experiment, run_dir: Path, settings) -> dict:
@@ -52,7 +69,7 @@ def plot_manifold(images, image_shape, grid, title, stem):
 
 def plot_samples(panels, image_shape, num_images, title, stem):
     fig, axes = common.panels(len(panels), 3.4, 3.7)
-    per_row = max(1, round(num_images ** 0.5))
+    per_row = max(1, round(num_images**0.5))
     for ax, (nz, images) in zip(axes[0], panels):
         ax.imshow(figures.image_grid(images, image_shape, nrow=per_row), cmap="gray", vmin=0, vmax=1)
         ax.set_title(f"Nz = {nz}")
@@ -67,7 +84,9 @@ def main(argv=None):
     try:
         draw(settings)
     except KeyboardInterrupt:
-        raise cli.Interrupted(f"interrupted; finished runs are kept in {settings['out']}: the same command resumes") from None
+        raise cli.Interrupted(
+            f"interrupted; finished runs are kept in {settings['out']}: the same command resumes"
+        ) from None
 
 
 def draw(settings):
@@ -75,19 +94,40 @@ def draw(settings):
     chosen = common.resolve_dataset(settings, say)
     dataset, hidden = chosen["dataset"], chosen["hidden"]
     budget, latent_dims = settings["budget"] or BUDGET, settings["latent_dims"] or LATENT_DIMS
-    sweep = common.Sweep(settings, num_runs=len(latent_dims), per_run=budget, metrics={
-        "figures": [4, 5], "data": settings["data"], "dataset": dataset, "dataset_label": chosen["label"], "fallback": chosen["fallback"],
-        "settings": {"budget": budget, "latent_dims": latent_dims, "grid": settings["grid"], "sample_images": settings["sample_images"]},
-    })
+    sweep = common.Sweep(
+        settings,
+        num_runs=len(latent_dims),
+        per_run=budget,
+        metrics={
+            "figures": [4, 5],
+            "data": settings["data"],
+            "dataset": dataset,
+            "dataset_label": chosen["label"],
+            "fallback": chosen["fallback"],
+            "settings": {
+                "budget": budget,
+                "latent_dims": latent_dims,
+                "grid": settings["grid"],
+                "sample_images": settings["sample_images"],
+            },
+        },
+    )
     with sweep:
         base = sweep.base_config(dataset, hidden_dims=hidden, inference="aevb")
         sweep.metrics["settings"].update(base)
         PROGRAM.save(settings, sweep.out / "config.yaml")
-        evaluate = curves.bound_evaluator(settings["train_eval_points"], num_samples=settings["bound_samples"], seed=settings["seed"])
+        evaluate = curves.bound_evaluator(
+            settings["train_eval_points"], num_samples=settings["bound_samples"], seed=settings["seed"]
+        )
         panels, image_shape = [], None
         for nz in latent_dims:
-            curve = sweep.run(f"nz{nz}", {**base, "latent_dim": nz}, [budget], evaluate,
-                              finish=lambda experiment, run_dir: decode_images(experiment, run_dir, settings))
+            curve = sweep.run(
+                f"nz{nz}",
+                {**base, "latent_dim": nz},
+                [budget],
+                evaluate,
+                finish=lambda experiment, run_dir: decode_images(experiment, run_dir, settings),
+            )
             image_shape = tuple(curve["final"]["image_shape"])
             panels.append((nz, torch.load(sweep.out / "runs" / f"nz{nz}" / "images.pt")))
         sweep.close()
@@ -96,9 +136,16 @@ def draw(settings):
         paths = []
         manifold = [images["manifold"] for nz, images in panels if "manifold" in images]
         if manifold:
-            paths += plot_manifold(manifold[0], image_shape, settings["grid"], f"Figure 4: learned 2-D manifold\n{label}", out / "figure4")
-        paths += plot_samples([(nz, images["samples"]) for nz, images in panels], image_shape, settings["sample_images"],
-                              f"Figure 5: random samples (decoder means), {label}", out / "figure5")
+            paths += plot_manifold(
+                manifold[0], image_shape, settings["grid"], f"Figure 4: learned 2-D manifold\n{label}", out / "figure4"
+            )
+        paths += plot_samples(
+            [(nz, images["samples"]) for nz, images in panels],
+            image_shape,
+            settings["sample_images"],
+            f"Figure 5: random samples (decoder means), {label}",
+            out / "figure5",
+        )
         metrics["final"] = {name: {k: v for k, v in curve["points"][-1].items()} for name, curve in runs.items()}
         sweep.write()
         for name, final in metrics["final"].items():

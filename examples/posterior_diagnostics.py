@@ -14,16 +14,46 @@ import sys
 import warnings
 from pathlib import Path
 
-from aevb import cli, figures
+from aevb import cli, figures, runs
+from aevb import config as cfg
 from aevb import experiment as exp
 from aevb.files import atomic_path, write_text
 from aevb.folder import RunFolder
+from aevb.inference.capabilities import capabilities
 from aevb.inference.latents import LatentLayout
 
-PROGRAM = cli.Program("posterior_diagnostics", __doc__, required=("checkpoint",), keys=(
-    "checkpoint", "indices", "num_chains", "num_samples", "warmup", "guide_samples", "data_dir", "seed", "out", "overwrite", "quiet",
-))
-OUTPUTS = ("report.md", "posterior.nc", "guide.nc", "summary.csv", "trace.png", "khat.png", "pair.png", "reconstructions.png")
+#: This program's own options (the shared ones are in aevb.config).
+OPTIONS = (
+    cfg.Option("checkpoint", None, "a run's checkpoint.pt (or its folder)", metavar="PATH"),
+    cfg.Option("indices", [0, 1, 2, 3], "test-set indices of the points", type=int, many=True, low=0),
+    cfg.Option("num_chains", 4, "NUTS chains (R-hat compares chains: at least 4)", type=int, low=4),
+    cfg.positive("num_samples", 500, "draws per chain after warm-up"),
+    cfg.positive("warmup", 500, "NUTS warm-up steps per chain"),
+    cfg.positive("guide_samples", 2000, "draws from q(z|x) per point (also for PSIS)"),
+)
+PROGRAM = cli.Program(
+    "posterior_diagnostics",
+    __doc__,
+    required=("checkpoint",),
+    keys=(
+        "data_dir",
+        "seed",
+        "out",
+        "overwrite",
+        "quiet",
+    ),
+    options=OPTIONS,
+)
+OUTPUTS = (
+    "report.md",
+    "posterior.nc",
+    "guide.nc",
+    "summary.csv",
+    "trace.png",
+    "khat.png",
+    "pair.png",
+    "reconstructions.png",
+)
 
 
 def diagnostics_in(folder: Path):
@@ -34,10 +64,14 @@ def diagnostics_in(folder: Path):
 def load(checkpoint, data_dir, progress: bool):
     """The checkpointed run on the CPU (its model, guide and test set), refusing what has no q(z|x)
     for test points."""
-    path = exp.checkpoint_path(checkpoint)
+    path = runs.checkpoint_path(checkpoint)
     config = exp.stored_config(path)
-    if exp.ALGORITHMS[config["inference"]].needs_guide and not exp.capabilities(config["guide"], config["flow_type"]).amortised:
-        raise ValueError(f"the checkpoint's guide ({config['guide']}) has parameters for training points only: it has no q(z|x) for test points to diagnose")
+    needs_guide = capabilities(exp.ALGORITHMS[config["inference"]], "algorithm").needs_guide
+    if needs_guide and not capabilities(exp.configured_guide(config), "guide").amortised:
+        raise ValueError(
+            f"the checkpoint's guide ({config['guide']}) has parameters for training points only: it has no q(z|x) "
+            "for test points to diagnose"
+        )
     return exp.load(path, data_dir=data_dir, device="cpu", log=lambda *a: None, progress=progress)
 
 
@@ -51,7 +85,7 @@ def main(argv=None):
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # ArviZ 0.23 announces its 1.0 refactor at import
-        from aevb.inference import diagnostics as diag
+        from aevb.inference.diagnostics import posterior as diag
     # ArviZ 0.23's plots call a matplotlib API that matplotlib 3.11 deprecates: theirs to fix, noise to our users
     warnings.filterwarnings("ignore", message="Passing a dict or None as alias_mapping")
     out = Path(settings["out"])
@@ -60,8 +94,10 @@ def main(argv=None):
             diagnose(settings, out, plt, pd, diag)
         except KeyboardInterrupt:
             written = sorted(p.name for p in out.iterdir() if p.name in OUTPUTS)
-            raise cli.Interrupted(f"interrupted; {', '.join(written) + ' written' if written else 'nothing was written'}, "
-                                  "report.md comes last: run it again with --overwrite") from None
+            raise cli.Interrupted(
+                f"interrupted; {', '.join(written) + ' written' if written else 'nothing was written'}, "
+                "report.md comes last: run it again with --overwrite"
+            ) from None
 
 
 def diagnose(settings, out: Path, plt, pd, diag) -> None:
@@ -69,14 +105,22 @@ def diagnose(settings, out: Path, plt, pd, diag) -> None:
     run = load(settings["checkpoint"], settings["data_dir"], progress)
     model, guide, test = run.model.eval(), run.guide, run.test
     indices, seed = settings["indices"], settings["seed"]
-    chains, draws, warmup, guide_draws = settings["num_chains"], settings["num_samples"], settings["warmup"], settings["guide_samples"]
+    chains, draws, warmup, guide_draws = (
+        settings["num_chains"],
+        settings["num_samples"],
+        settings["warmup"],
+        settings["guide_samples"],
+    )
     bad = [i for i in indices if not 0 <= i < len(test)]
     if bad:
         raise ValueError(f"indices {bad} out of range: the run's test set has {len(test)} points (0..{len(test) - 1})")
     x = test.x[indices]
     layout = LatentLayout.of(model, x)
-    print(f"{len(x)} test points, --model {run.config['model']} (latent sites {', '.join(f'{n} ({k})' for n, k in zip(layout.sites, layout.sizes))}), "
-          f"{run.config['inference']}; sampling p(z|x) with {chains} chains ...")
+    print(
+        f"{len(x)} test points, --model {run.config['model']} "
+        f"(latent sites {', '.join(f'{n} ({k})' for n, k in zip(layout.sites, layout.sizes))}), "
+        f"{run.config['inference']}; sampling p(z|x) with {chains} chains ..."
+    )
     sampling = {"num_chains": chains, "num_samples": draws, "warmup_steps": warmup, "seed": seed, "progress": progress}
     if guide is None:
         posterior, divergences = diag.hmc_inference_data(model, x, indices, **sampling), 0
@@ -88,13 +132,26 @@ def diagnose(settings, out: Path, plt, pd, diag) -> None:
     with atomic_path(out / "posterior.nc") as tmp:
         posterior.to_netcdf(tmp)
     write_text(out / "summary.csv", summary.to_csv())
-    lines = [f"# Posterior diagnostics of `{settings['checkpoint']}`", "",
-             f"Sampler: {sampler}; {chains} chains x {draws} draws after {warmup} warm-up. Divergences: {divergences}.", "",
-             "## Convergence", "", "| test point | verdict |", "|---:|---|"]
+    lines = [
+        f"# Posterior diagnostics of `{settings['checkpoint']}`",
+        "",
+        f"Sampler: {sampler}; {chains} chains x {draws} draws after {warmup} warm-up. Divergences: {divergences}.",
+        "",
+        "## Convergence",
+        "",
+        "| test point | verdict |",
+        "|---:|---|",
+    ]
     lines += [f"| {p} | {v} |" for p, v in verdicts.items()]
-    lines += ["", "Per dimension (R-hat rank-normalised; converged means R-hat < 1.01 and bulk ESS > 400 in every dimension):", "",
-              figures.markdown_table(summary[["mean", "sd", "mcse_mean", "ess_bulk", "ess_tail", "r_hat"]]), "",
-              "![trace](trace.png)", ""]
+    lines += [
+        "",
+        "Per dimension (R-hat rank-normalised; converged means R-hat < 1.01 and bulk ESS > 400 in every dimension):",
+        "",
+        figures.markdown_table(summary[["mean", "sd", "mcse_mean", "ess_bulk", "ess_tail", "r_hat"]]),
+        "",
+        "![trace](trace.png)",
+        "",
+    ]
     az = diag.az
     az.plot_trace(posterior, compact=True)
     figures.save_figure(plt.gcf(), out / "trace.png", dpi=80)
@@ -106,21 +163,49 @@ def diagnose(settings, out: Path, plt, pd, diag) -> None:
         with atomic_path(out / "guide.nc") as tmp:
             guide_idata.to_netcdf(tmp)
         result = diag.psis(model, guide, x, num_samples=guide_draws, seed=seed)
-        table = pd.DataFrame({"test point": indices, "k-hat": result["khat"], "verdict": [diag.khat_verdict(k) for k in result["khat"]],
-                              "PSIS log p(x)": result["psis_log_likelihood"], "IS log p(x)": result["is_log_likelihood"]})
-        lines += ["## Is q(z|x) any good? PSIS", "", f"{guide_draws} draws from the guide per point; k-hat < 0.5 good, "
-                  "0.5-0.7 usable, > 0.7 not to be trusted (Yao et al. 2018).", "", figures.markdown_table(table, index=False), "",
-                  "![k-hat](khat.png)", "", "![pair](pair.png)", ""]
+        table = pd.DataFrame(
+            {
+                "test point": indices,
+                "k-hat": result["khat"],
+                "verdict": [diag.khat_verdict(k) for k in result["khat"]],
+                "PSIS log p(x)": result["psis_log_likelihood"],
+                "IS log p(x)": result["is_log_likelihood"],
+            }
+        )
+        lines += [
+            "## Is q(z|x) any good? PSIS",
+            "",
+            f"{guide_draws} draws from the guide per point; k-hat < 0.5 good, "
+            "0.5-0.7 usable, > 0.7 not to be trusted (Yao et al. 2018).",
+            "",
+            figures.markdown_table(table, index=False),
+            "",
+            "![k-hat](khat.png)",
+            "",
+            "![pair](pair.png)",
+            "",
+        ]
         az.plot_khat(result["khat"], show_bins=True)
         figures.save_figure(plt.gcf(), out / "khat.png", dpi=80)
         plt.close("all")
         coords = {"point": indices[0], **shown}
-        ax = az.plot_pair(guide_idata, var_names=[first], coords=coords, kind="scatter", scatter_kwargs={"alpha": 0.15, "color": "C1"})
-        az.plot_pair(posterior, var_names=[first], coords=coords, kind="scatter", scatter_kwargs={"alpha": 0.5, "color": "C0"}, ax=ax)
+        ax = az.plot_pair(
+            guide_idata, var_names=[first], coords=coords, kind="scatter", scatter_kwargs={"alpha": 0.15, "color": "C1"}
+        )
+        az.plot_pair(
+            posterior,
+            var_names=[first],
+            coords=coords,
+            kind="scatter",
+            scatter_kwargs={"alpha": 0.5, "color": "C0"},
+            ax=ax,
+        )
         plt.gcf().suptitle(f"test point {indices[0]}: NUTS (blue) and the guide (orange)")
         figures.save_figure(plt.gcf(), out / "pair.png", dpi=80)
         plt.close("all")
-        figures.save_reconstructions(model, guide, x, out / "reconstructions.png", test.image_shape, num=len(x), per_row=len(x))
+        figures.save_reconstructions(
+            model, guide, x, out / "reconstructions.png", test.image_shape, num=len(x), per_row=len(x)
+        )
         lines += ["![data and reconstructions](reconstructions.png)", ""]
     write_text(out / "report.md", "\n".join(lines))
     for p, v in verdicts.items():

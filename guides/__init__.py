@@ -4,29 +4,31 @@ Every guide samples its model's local latent sites (the model's ``local_sites``)
 ``"data"`` plate with the model's signature ``guide(x, *, num_data, index=None)``, so every
 family fits every model of the collection: one encoder per site for the amortised families
 (diagonal, full-covariance, flow), one table per site for mean field. Each class declares what
-it supports (:class:`Capabilities`); the combination rules read those declarations.
+it supports as class attributes (:mod:`aevb.inference.capabilities`); the combination rules read
+those declarations, from :func:`guide_class` before a guide is built.
 """
 
-from .amortised import AmortisedGuide, Capabilities, Encoder, FixedLocalGuide, GuideSpec, LocalGuide, single_site
+from .amortised import AmortisedGuide, Encoder, FixedLocalGuide, GuideSpec, LocalGuide, single_site
 from .diagonal import DiagonalFamily, DiagonalGaussianGuide
-from .flow import FLOWS, INVERTIBLE, FlowFamily, FlowGuide
+from .flow import FLOW_GUIDES, FLOWS, INVERTIBLE, FlowFamily, FlowGuide
 from .fullcov import FullCovarianceFamily, FullCovarianceGuide
 from .meanfield import MeanFieldGuide
 
-
-#: ``--guide NAME`` → guide class, with ``capabilities(flow_type)`` (known before it is built) and
-#: ``from_spec(data_dim, sites, spec)``.
+#: ``--guide NAME`` → guide class, with ``for_spec(spec)`` (the class declaring a built guide's
+#: capabilities, known before it is built) and ``from_spec(data_dim, sites, spec)``.
 GUIDES = {"diag": DiagonalGaussianGuide, "fullcov": FullCovarianceGuide, "flow": FlowGuide, "meanfield": MeanFieldGuide}
 
 
-def capabilities(name: str, flow_type: str = "iaf") -> Capabilities:
-    """The declared capabilities of the guide family ``name`` (a flow's depend on its type)."""
+def guide_class(name: str, **spec) -> type:
+    """The class whose declarations a guide ``name`` built with ``spec`` (:class:`GuideSpec`'s fields) has."""
     if name not in GUIDES:
         raise ValueError(f"guide must be one of {sorted(GUIDES)}, got {name!r}")
-    return GUIDES[name].capabilities(flow_type)
+    return GUIDES[name].for_spec(GuideSpec(**spec))
 
 
-def make_guide(name: str, model=None, *, data_dim: int = None, latent_dim: int = None, hidden_dim=500, **spec) -> LocalGuide:
+def make_guide(
+    name: str, model=None, *, data_dim: int = None, latent_dim: int = None, hidden_dim=500, **spec
+) -> LocalGuide:
     """The guide registered as ``name`` for every local site of ``model``, or, given
     ``data_dim, latent_dim, hidden_dim`` instead, for the paper's one-site VAE; ``spec`` holds
     :class:`GuideSpec`'s fields."""
@@ -37,7 +39,23 @@ def make_guide(name: str, model=None, *, data_dim: int = None, latent_dim: int =
 
 
 __all__ = [
-    "GUIDES", "Capabilities", "GuideSpec", "capabilities", "make_guide", "LocalGuide", "AmortisedGuide", "Encoder", "FixedLocalGuide",
-    "DiagonalFamily", "DiagonalGaussianGuide", "FullCovarianceFamily", "FullCovarianceGuide", "FlowFamily", "FlowGuide", "FLOWS",
-    "MeanFieldGuide", "single_site",
+    "GUIDES",
+    "FLOW_GUIDES",
+    "GuideSpec",
+    "guide_class",
+    "make_guide",
+    "LocalGuide",
+    "AmortisedGuide",
+    "Encoder",
+    "FixedLocalGuide",
+    "DiagonalFamily",
+    "DiagonalGaussianGuide",
+    "FullCovarianceFamily",
+    "FullCovarianceGuide",
+    "FlowFamily",
+    "FlowGuide",
+    "FLOWS",
+    "MeanFieldGuide",
+    "INVERTIBLE",
+    "single_site",
 ]

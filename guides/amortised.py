@@ -8,12 +8,13 @@ parameters* λ. An *amortised* guide computes λ with an encoder: for a site tha
 a hierarchical model, q(z₂|z₁)), from those samples. A non-amortised guide stores λ per
 datapoint (:mod:`aevb.guides.meanfield`). A guide whose λ depends on ``x`` only can be refined
 per datapoint (the amortisation gap of Cremer, Li & Duvenaud 2018, and the test-time fit of the
-mean-field guide) by optimising λ directly (:mod:`aevb.inference.refine`).
+mean-field guide) by optimising λ directly (:mod:`aevb.inference.diagnostics.refine`).
 
-A guide declares what it supports (read by the combination rules, never its name):
-``amortised``, ``analytic_kl`` (KL(q ‖ p) in closed form for every site, estimator B),
-``density_anywhere`` (log q at points it did not draw: AIS from the guide, RWS), ``refinable``
-and ``per_point_state`` (parameters per training point: no data parallelism, no JIT).
+A guide declares what it supports as class attributes (:class:`aevb.inference.capabilities.GuideCapabilities`:
+``amortised``, ``analytic_kl``, ``density_anywhere``, ``per_point_state``), read by the combination
+rules, never its name; every site of a guide is of its family, so the guide declares what its
+family offers. ``refinable`` (every site's λ a function of x alone) depends on the sites and is a
+property of a built guide, which refinement reads.
 """
 
 from dataclasses import dataclass
@@ -22,27 +23,8 @@ import pyro
 import torch
 from torch import nn
 
+from aevb.models.contract import LocalSite, data_plate, mlp_body
 from aevb.models.networks import LOGVAR_MAX, LOGVAR_MIN, initialise, register_module
-from aevb.models.vae import LocalSite, data_plate, mlp_body
-
-
-@dataclass(frozen=True)
-class Capabilities:
-    """What a guide of a registered family supports, known before it is built.
-
-    :param amortised: λ comes from an encoder: the guide runs on any x (dreamed data for
-        wake-sleep, new test points) and has an amortisation gap.
-    :param analytic_kl: KL(q ‖ p) of every site has a closed form when the model's prior allows
-        (estimator B).
-    :param density_anywhere: log q can be evaluated at points it did not draw (AIS from the
-        guide, reweighted wake-sleep).
-    :param per_point_state: parameters per training point (no data parallelism, no JIT).
-    """
-
-    amortised: bool
-    analytic_kl: bool
-    density_anywhere: bool
-    per_point_state: bool
 
 
 @dataclass
@@ -57,7 +39,7 @@ class GuideSpec:
 
 
 def diagonal_scale(logvar: torch.Tensor) -> torch.Tensor:
-    """σ = exp(½ log σ²) from a clamped log-variance (DESIGN.md: never an unconstrained output)."""
+    """σ = exp(½ log σ²) from a clamped log-variance (a convention of the collection: never an unconstrained output)."""
     return torch.exp(0.5 * logvar.clamp(LOGVAR_MIN, LOGVAR_MAX))
 
 
@@ -95,28 +77,18 @@ class LocalGuide(nn.Module):
     :meth:`site_parameters` (λ of one site given its inputs and the rows' indices)."""
 
     amortised = True
-    per_point_state = False
     family_class = None  # the family of every site
 
     @classmethod
-    def capabilities(cls, flow_type: str = "iaf") -> Capabilities:
-        """What this guide class supports (:class:`Capabilities`)."""
-        return Capabilities(amortised=cls.amortised, analytic_kl=cls.family_class.analytic_kl,
-                            density_anywhere=cls.family_class.density_anywhere, per_point_state=cls.per_point_state)
+    def for_spec(cls, spec: "GuideSpec") -> type:
+        """The class whose declarations a guide built from ``spec`` has (this one; a family whose
+        declarations depend on the spec returns a subclass declaring them)."""
+        return cls
 
     def __init__(self, data_dim: int, sites):
         super().__init__()
         self.data_dim, self.sites = data_dim, tuple(sites)
         self.families = nn.ModuleDict()
-
-    # ---------------------------------------------------------------- declared capabilities
-    @property
-    def analytic_kl(self) -> bool:
-        return all(f.analytic_kl for f in self.families.values())
-
-    @property
-    def density_anywhere(self) -> bool:
-        return all(f.density_anywhere for f in self.families.values())
 
     @property
     def refinable(self) -> bool:
@@ -163,7 +135,9 @@ class LocalGuide(nn.Module):
     def local_parameters(self, x: torch.Tensor, index=None) -> dict:
         """λ of every site for every row of ``x``: ``{site: (batch, num_local)}`` (a refinable guide only)."""
         if not self.refinable:
-            raise ValueError(f"{type(self).__name__} conditions sites on other sites: its local parameters are not a function of x")
+            raise ValueError(
+                f"{type(self).__name__} conditions sites on other sites: its local parameters are not a function of x"
+            )
         return {site.name: self.site_parameters(site.name, x, index) for site in self.sites}
 
     # ---------------------------------------------------------------- one site: the paper's VAE
@@ -198,7 +172,16 @@ class AmortisedGuide(LocalGuide):
     def from_spec(cls, data_dim: int, sites, spec: GuideSpec):
         return cls(data_dim, init=spec.init, sites=sites)
 
-    def __init__(self, data_dim: int = 784, latent_dim: int = 20, hidden_dim=500, init: str = "default", *, sites=None, **family_options):
+    def __init__(
+        self,
+        data_dim: int = 784,
+        latent_dim: int = 20,
+        hidden_dim=500,
+        init: str = "default",
+        *,
+        sites=None,
+        **family_options,
+    ):
         sites = sites if sites is not None else single_site(latent_dim, hidden_dim)
         super().__init__(data_dim, sites)
         sizes = {"x": data_dim, **{site.name: site.size for site in self.sites}}
@@ -206,12 +189,13 @@ class AmortisedGuide(LocalGuide):
         for site in self.sites:
             body = site.body(sum(sizes[name] for name in site.inputs))
             # the paper's N(0, 0.01²) initialisation over the whole encoder, body then head (§5)
-            self.encoders[site.name] = initialise(Encoder(body, self.family_class.head_dim(site.size, body.out_dim)), init)
+            self.encoders[site.name] = initialise(
+                Encoder(body, self.family_class.head_dim(site.size, body.out_dim)), init
+            )
         for site in self.sites:
             encoder = self.encoders[site.name]
             self.families[site.name] = self.family_class(site.size, encoder.body.out_dim, **family_options)
-            if hasattr(self.families[site.name], "prepare_head"):
-                self.families[site.name].prepare_head(encoder.head)
+            self.families[site.name].prepare_head(encoder.head)
 
     @classmethod
     def for_model(cls, model, init: str = "default", **family_options):
@@ -230,7 +214,7 @@ class AmortisedGuide(LocalGuide):
 class FixedLocalGuide(nn.Module):
     """A guide with given local parameters ``params[site][index]`` for the rows of a data set, in
     the families of the guide ``family_of``, every site independent of the others: what
-    :mod:`aevb.inference.refine` optimises and evaluates."""
+    :mod:`aevb.inference.diagnostics.refine` optimises and evaluates."""
 
     amortised = False
 
@@ -244,10 +228,15 @@ class FixedLocalGuide(nn.Module):
         values = {}
         with data_plate(x, num_data, index):
             for site in self.family_of.sites:
-                values[site.name] = pyro.sample(site.name, self.family_of.families[site.name].distribution(self.params[site.name][index]))
+                values[site.name] = pyro.sample(
+                    site.name, self.family_of.families[site.name].distribution(self.params[site.name][index])
+                )
         return values
 
     def code(self, x, index=None) -> dict:
         """The families' point summaries for rows ``index`` (default: the first ``len(x)``)."""
         index = torch.arange(len(x), device=x.device) if index is None else index
-        return {site.name: self.family_of.families[site.name].code(self.params[site.name][index]) for site in self.family_of.sites}
+        return {
+            site.name: self.family_of.families[site.name].code(self.params[site.name][index])
+            for site in self.family_of.sites
+        }

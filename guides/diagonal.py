@@ -11,9 +11,6 @@ class DiagonalFamily(nn.Module):
     """q(z | λ) = N(μ, diag σ²) with λ = (μ, log σ²): 2·size local parameters per site. Its KL to
     a N(0, I) prior is analytic (Appendix B), which estimator B uses."""
 
-    analytic_kl = True
-    density_anywhere = True
-
     def __init__(self, size: int, features: int = None):
         super().__init__()
         self.size = size
@@ -28,6 +25,9 @@ class DiagonalFamily(nn.Module):
     def local(self, head: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
         """λ from the encoder's head output (and features, which this family does not read)."""
         return head
+
+    def prepare_head(self, head: nn.Linear) -> None:
+        """Nothing to prepare: the head's default initialisation is this family's."""
 
     def distribution(self, params: torch.Tensor):
         loc, logvar = params.split(self.size, dim=-1)
@@ -49,3 +49,5 @@ class DiagonalGaussianGuide(AmortisedGuide):
     of size ``latent_dim`` encoded by ``hidden_dim`` tanh units (the paper's VAE)."""
 
     family_class = DiagonalFamily
+    analytic_kl = True  # KL to a N(0, I) prior in closed form (Appendix B)
+    density_anywhere = True

@@ -4,7 +4,7 @@ import pyro
 import pyro.distributions as dist
 from torch import nn
 
-from aevb.models.vae import data_plate
+from aevb.models.contract import data_plate
 
 
 class ExactPosteriorGuide(nn.Module):
@@ -25,7 +25,7 @@ class ExactPosteriorGuide(nn.Module):
 
     def posterior(self, x):
         """q(z|x) of a one-site model."""
-        (_, factor), = self.model.posterior_factors(x)
+        ((_, factor),) = self.model.posterior_factors(x)
         return self._scaled(factor({}))
 
     def forward(self, x, *, num_data=None, index=None):

@@ -5,7 +5,7 @@ import torch
 from pyro.distributions import transforms as T
 from torch import nn
 
-from .amortised import AmortisedGuide, Capabilities, diagonal_scale
+from .amortised import AmortisedGuide, diagonal_scale
 
 #: ``flow_type`` → factory(size, context_dim) of one conditional transform from
 #: :mod:`pyro.distributions.transforms`, and whether it has an inverse (so that log q can be
@@ -29,8 +29,6 @@ class FlowFamily(nn.Module):
     did not draw (AIS from the guide, reweighted wake-sleep) is not available with them.
     """
 
-    analytic_kl = False
-
     def __init__(self, size: int, features: int, flow_steps: int = 2, flow_type: str = "iaf"):
         super().__init__()
         if flow_type not in FLOWS:
@@ -40,9 +38,8 @@ class FlowFamily(nn.Module):
         self.size, self.features, self.flow_steps, self.flow_type = size, features, flow_steps, flow_type
         self.flows = nn.ModuleList(FLOWS[flow_type](size, features) for _ in range(flow_steps))
 
-    @property
-    def density_anywhere(self) -> bool:
-        return INVERTIBLE[self.flow_type]
+    def prepare_head(self, head: nn.Linear) -> None:
+        """Nothing to prepare: the head's default initialisation is this family's."""
 
     @staticmethod
     def head_dim(size: int, features: int) -> int:
@@ -78,17 +75,38 @@ class FlowGuide(AmortisedGuide):
     ``flow_steps`` conditional flows of type ``flow_type`` conditioned on the encoder's features."""
 
     family_class = FlowFamily
+    analytic_kl = False  # no closed-form KL through the flows: estimator A
+    density_anywhere = INVERTIBLE["iaf"]  # the default flow type's; a built guide declares its own type's
 
     @classmethod
-    def capabilities(cls, flow_type: str = "iaf") -> Capabilities:
-        """As every amortised guide's, with log q anywhere only for an invertible flow type."""
-        return Capabilities(amortised=True, analytic_kl=False, density_anywhere=INVERTIBLE[flow_type], per_point_state=False)
+    def for_spec(cls, spec) -> type:
+        """log q anywhere only for an invertible flow type: the subclass declaring ``spec.flow_type``'s."""
+        return FLOW_GUIDES[spec.flow_type]
 
     @classmethod
     def from_spec(cls, data_dim, sites, spec):
         return cls(data_dim, init=spec.init, sites=sites, flow_steps=spec.flow_steps, flow_type=spec.flow_type)
 
-    def __init__(self, data_dim: int = 784, latent_dim: int = 20, hidden_dim=500, init: str = "default", *, sites=None,
-                 flow_steps: int = 2, flow_type: str = "iaf"):
-        super().__init__(data_dim, latent_dim, hidden_dim, init, sites=sites, flow_steps=flow_steps, flow_type=flow_type)
+    def __init__(
+        self,
+        data_dim: int = 784,
+        latent_dim: int = 20,
+        hidden_dim=500,
+        init: str = "default",
+        *,
+        sites=None,
+        flow_steps: int = 2,
+        flow_type: str = "iaf",
+    ):
+        super().__init__(
+            data_dim, latent_dim, hidden_dim, init, sites=sites, flow_steps=flow_steps, flow_type=flow_type
+        )
         self.flow_steps, self.flow_type = flow_steps, flow_type
+        self.density_anywhere = INVERTIBLE[flow_type]  # this guide's declaration (see for_spec)
+
+
+#: ``flow_type`` → the flow guide's class declaring that type's capabilities (:meth:`FlowGuide.for_spec`).
+FLOW_GUIDES = {
+    kind: type(f"FlowGuide[{kind}]", (FlowGuide,), {"density_anywhere": invertible, "__module__": __name__})
+    for kind, invertible in INVERTIBLE.items()
+}

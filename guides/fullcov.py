@@ -20,9 +20,6 @@ class FullCovarianceFamily(nn.Module):
     prior is analytic (registered below), so estimator B applies.
     """
 
-    analytic_kl = True
-    density_anywhere = True
-
     def __init__(self, size: int, features: int = None):
         super().__init__()
         self.size = size
@@ -66,6 +63,8 @@ class FullCovarianceGuide(AmortisedGuide):
     diagonal guide with wider heads."""
 
     family_class = FullCovarianceFamily
+    analytic_kl = True  # KL between Gaussians in closed form
+    density_anywhere = True
 
 
 # Pyro 1.9.2 registers KL(Independent(Normal) ‖ MultivariateNormal) but not this direction,

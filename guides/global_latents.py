@@ -31,10 +31,12 @@ def kl_to_normal_prior(guide, site_names, prior_scale: float) -> float:
         total = 0.0
         for site in site_names:
             loc, scale = guide._get_loc_and_scale(site)
-            total += kl_divergence(dist.Normal(loc, scale), dist.Normal(torch.zeros_like(loc), prior_scale)).sum().item()
+            total += (
+                kl_divergence(dist.Normal(loc, scale), dist.Normal(torch.zeros_like(loc), prior_scale)).sum().item()
+            )
         return total
     q = guide.get_posterior()  # a Gaussian over the flattened unconstrained vector
-    loc = q.loc if hasattr(q, "loc") else q.base_dist.loc
+    loc = q.base_dist.loc if isinstance(q, dist.Independent) else q.loc  # AutoNormal-like, or AutoMultivariateNormal
     prior = dist.Normal(torch.zeros_like(loc), prior_scale).to_event(1)
     return kl_divergence(q, prior).item()
 

@@ -2,8 +2,8 @@
 
 import torch
 from torch import nn
+from torch.fx.experimental.proxy_tensor import get_proxy_mode
 
-from aevb.inference.compiled import tracing
 from aevb.models.networks import register_module
 
 from .amortised import LocalGuide, single_site
@@ -18,10 +18,10 @@ class MeanFieldGuide(LocalGuide):
     scales to the full training set.
 
     Each site's table is an :class:`torch.nn.Embedding` with sparse gradients: the optimiser
-    (:func:`aevb.inference.optim.make_optimizer`) updates only the rows of the minibatch, as
+    (:func:`aevb.inference.training.optim.make_optimizer`) updates only the rows of the minibatch, as
     SparseAdam's "lazy" Adam or sparse Adagrad, instead of moving every row by its stale
     momentum on every step. New points (the test set) get fresh parameters fitted by
-    :func:`aevb.inference.refine.refine_local_parameters`, starting from the prior.
+    :func:`aevb.inference.diagnostics.refine.refine_local_parameters`, starting from the prior.
 
     ``MeanFieldGuide.for_model(model, num_data)`` builds it for any model of the collection;
     the constructor's ``data_dim, latent_dim`` build it for the paper's one site.
@@ -30,6 +30,8 @@ class MeanFieldGuide(LocalGuide):
     amortised = False
     per_point_state = True
     family_class = DiagonalFamily
+    analytic_kl = True
+    density_anywhere = True
 
     @classmethod
     def from_spec(cls, data_dim, sites, spec):
@@ -49,12 +51,14 @@ class MeanFieldGuide(LocalGuide):
     def site_parameters(self, name, inputs, index):
         if index is None:
             raise ValueError("the mean-field guide needs the rows' indices in the training set (the plate's subsample)")
-        # (not while a compiled step is traced: the graph runs on new indices; the embedding
-        # lookup still refuses an index out of range)
-        if not tracing() and index.numel() and int(index.max()) >= self.num_data:
+        # (not while a compiled step is traced into a graph, which runs on new indices: a check on
+        # values would be recorded for one input only; the embedding lookup still refuses an index
+        # out of range)
+        if get_proxy_mode() is None and index.numel() and int(index.max()) >= self.num_data:
             raise ValueError(
-                f"index {int(index.max())} is outside the {self.num_data} training points this guide has parameters for; "
-                "new points need fitted parameters (aevb.inference.refine.refine_local_parameters)"
+                f"index {int(index.max())} is outside the {self.num_data} training points this guide has parameters "
+                "for; "
+                "new points need fitted parameters (aevb.inference.diagnostics.refine.refine_local_parameters)"
             )
         return self.tables[name](index)
 

@@ -1,33 +1,80 @@
-"""Fitting algorithms, the one training loop, evaluation and checkpoints (``aevb.inference``).
+"""Fitting algorithms, log-likelihood estimators, diagnostics and the training machinery (``aevb.inference``).
 
-This package holds algorithms and estimators only; turning a configuration into a run (data,
-model, guide, algorithm, optimiser) is :mod:`aevb.experiment`'s work, one layer above.
+* :mod:`.algorithms`: AEVB, IWAE, full VB, wake-sleep, RWS, MCEM (one contract, ``ALGORITHMS``);
+* :mod:`.estimators`: the ELBO, importance sampling, AIS, BDMC, Appendix D (``LL_ESTIMATORS``);
+* :mod:`.training`: the one loop, checkpoints, progress, data parallelism, optimisers,
+  schedules, the compiled and mixed-precision steps, RNG;
+* :mod:`.diagnostics`: ArviZ checks, active units, refinement and the amortisation gap;
+* :mod:`.contracts` (what a model, guide, algorithm and estimator must provide),
+  :mod:`.capabilities` (what they may declare, read one way), :mod:`.rules` (what cannot work
+  together) and :mod:`.latents` (a model's latent sites as one vector per datapoint).
+
+Turning a configuration into a run is :mod:`aevb.experiment`'s work, one layer above.
 """
 
-from . import diagnostics, distributed, latents, progress
-from .aevb import AEVB
-from .algorithm import Algorithm
-from .checkpoint import Checkpointer, CheckpointError, TrainState, load_checkpoint, save_checkpoint
-from .evaluate import elbo_per_point, evaluate_elbo, evaluate_log_likelihood, log_likelihood_per_point
-from .full_vb import FullVB
-from .iwae import IWAE
-from .loglik import LL_ESTIMATORS, LogLikelihoodEstimator
-from .ais import ais_log_likelihood
-from .marginal import appendix_d_log_likelihood
-from .mcem import MonteCarloEM
-from .optim import make_optimizer
-from .refine import amortisation_gap, refine_local_parameters
-from .rws import RWS
-from .train import TrainingDiverged, fit
-from .wake_sleep import WakeSleep
-
-#: ``--inference NAME`` → algorithm class (its declarations: :class:`~aevb.inference.algorithm.Algorithm`).
-ALGORITHMS = {cls.name: cls for cls in (AEVB, IWAE, FullVB, WakeSleep, RWS, MonteCarloEM)}
+from . import diagnostics, estimators, latents
+from .algorithms import AEVB, ALGORITHMS, IWAE, RWS, Algorithm, FullVB, MonteCarloEM, WakeSleep
+from .capabilities import capabilities, declare
+from .diagnostics import amortisation_gap, refine_local_parameters
+from .estimators import (
+    LL_ESTIMATORS,
+    LogLikelihoodEstimator,
+    ais_log_likelihood,
+    appendix_d_log_likelihood,
+    elbo_per_point,
+    evaluate_elbo,
+    evaluate_log_likelihood,
+    log_likelihood_per_point,
+)
+from .rules import CombinationError
+from .training import (
+    Checkpointer,
+    CheckpointError,
+    StopRules,
+    TrainingDiverged,
+    TrainState,
+    distributed,
+    fit,
+    load_checkpoint,
+    make_optimizer,
+    progress,
+    save_checkpoint,
+)
 
 __all__ = [
-    "ALGORITHMS", "Algorithm", "LL_ESTIMATORS", "LogLikelihoodEstimator", "latents",
-    "AEVB", "IWAE", "FullVB", "MonteCarloEM", "RWS", "WakeSleep", "Checkpointer", "CheckpointError", "TrainState", "TrainingDiverged",
-    "ais_log_likelihood", "amortisation_gap", "appendix_d_log_likelihood", "diagnostics", "distributed", "elbo_per_point",
-    "evaluate_elbo", "evaluate_log_likelihood", "fit", "load_checkpoint", "log_likelihood_per_point", "make_optimizer", "progress",
-    "refine_local_parameters", "save_checkpoint",
+    "ALGORITHMS",
+    "AEVB",
+    "Algorithm",
+    "CheckpointError",
+    "Checkpointer",
+    "CombinationError",
+    "FullVB",
+    "IWAE",
+    "LL_ESTIMATORS",
+    "LogLikelihoodEstimator",
+    "MonteCarloEM",
+    "RWS",
+    "StopRules",
+    "TrainState",
+    "TrainingDiverged",
+    "WakeSleep",
+    "ais_log_likelihood",
+    "amortisation_gap",
+    "appendix_d_log_likelihood",
+    "capabilities",
+    "declare",
+    "diagnostics",
+    "estimators",
+    "distributed",
+    "elbo_per_point",
+    "evaluate_elbo",
+    "evaluate_log_likelihood",
+    "fit",
+    "latents",
+    "load_checkpoint",
+    "log_likelihood_per_point",
+    "make_optimizer",
+    "progress",
+    "refine_local_parameters",
+    "save_checkpoint",
 ]

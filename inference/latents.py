@@ -2,7 +2,7 @@
 
 Every algorithm and estimator of the collection works from the model's traces over all its
 latent sites, never a named one. The *local* latent sites are the sampled, unobserved sites
-inside the ``"data"`` plate (the model contract, :mod:`aevb.models.vae`); *global* ones lie
+inside the ``"data"`` plate (the model contract, :mod:`aevb.models.mlp`); *global* ones lie
 outside it (full VB's weights). Where one vector of all of a datapoint's local latents is
 needed (the HMC of Monte Carlo EM, Appendix D, AIS), :class:`LatentLayout` packs the sites'
 values into it and back, datapoint by datapoint.
@@ -68,8 +68,11 @@ class LatentLayout:
             while isinstance(support, constraints.independent):
                 support = support.base_constraint
             if support is not constraints.real:
-                raise ValueError(f"latent site {name!r} has support {site['fn'].support}: packing latents into one vector (HMC, AIS, "
-                                 "Appendix D) needs real-valued sites")
+                raise ValueError(
+                    f"latent site {name!r} has support {site['fn'].support}: packing latents into one vector (HMC, "
+                    "AIS, "
+                    "Appendix D) needs real-valued sites"
+                )
             sites.append(name)
             shapes.append(tuple(site["fn"].event_shape))
         if not sites:
@@ -104,7 +107,9 @@ class LatentLayout:
     def unflatten(self, vector: torch.Tensor) -> dict:
         """``(..., B, size)`` → ``{site: (..., B, *shape)}``."""
         parts = vector.split(self.sizes, dim=-1)
-        return {name: part.reshape(*part.shape[:-1], *shape) for name, part, shape in zip(self.sites, parts, self.shapes)}
+        return {
+            name: part.reshape(*part.shape[:-1], *shape) for name, part, shape in zip(self.sites, parts, self.shapes)
+        }
 
 
 def traced(model, x: torch.Tensor, values: dict = None):

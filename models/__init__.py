@@ -1,6 +1,8 @@
 """Generative models p(z) p_θ(x|z) as Pyro programs ``model(x, *, num_data, index=None)``.
 
-The contract every model follows is in :mod:`aevb.models.vae`. ``MODELS`` maps ``--model NAME``
+The pieces of the model contract every model shares are in :mod:`aevb.models.contract` (the
+contract itself: docs/contracts.md); one file per model family: :mod:`.mlp`, :mod:`.hierarchical`,
+:mod:`.conv`, :mod:`.linear_gaussian` and :mod:`.bayesian` (full VB's weight priors). ``MODELS`` maps ``--model NAME``
 to a :class:`ModelEntry`: how to build it and which configuration keys it reads (a key it does
 not read, set anyway, is refused before any work, with the reason).
 """
@@ -9,10 +11,12 @@ from dataclasses import dataclass
 from typing import Callable
 
 from .bayesian import BayesianModel
+from .contract import LocalSite, data_plate, mlp_body
 from .conv import ConvVAE
 from .hierarchical import HierarchicalVAE
+from .likelihoods import LIKELIHOODS
 from .linear_gaussian import LinearGaussianModel, TwoLayerLinearGaussian
-from .vae import LIKELIHOODS, BernoulliVAE, GaussianVAE, LocalSite, MLPVAE, VAEModel, data_plate
+from .mlp import MLPVAE, BernoulliVAE, GaussianVAE, VAEModel
 
 
 @dataclass(frozen=True)
@@ -43,12 +47,27 @@ class ModelEntry:
 
 
 MODELS = {
-    "mlp": ModelEntry(MLPVAE, lambda s: MLPVAE(s.data_dim, s.latent_dim, s.hidden_dims, s.likelihood, s.init), lambda d: d,
-                      "p(z) = N(0, I), a tanh MLP decoder of --hidden-dims layers (the paper's: one of 500)"),
-    "hierarchical": ModelEntry(HierarchicalVAE, lambda s: HierarchicalVAE(s.data_dim, s.latent_dim, s.init), lambda d: 3 * d,
-                               "two stochastic layers (Burda et al. 2015): z1 of 2 x --latent-dim, z2 of --latent-dim", False, ("bernoulli",)),
-    "conv": ModelEntry(ConvVAE, lambda s: ConvVAE(s.image_shape, s.latent_dim, s.likelihood, s.init), lambda d: d,
-                       "p(z) = N(0, I), a convolutional encoder and decoder for images (two stride-2 layers each)", False),
+    "mlp": ModelEntry(
+        MLPVAE,
+        lambda s: MLPVAE(s.data_dim, s.latent_dim, s.hidden_dims, s.likelihood, s.init),
+        lambda d: d,
+        "p(z) = N(0, I), a tanh MLP decoder of --hidden-dims layers (the paper's: one of 500)",
+    ),
+    "hierarchical": ModelEntry(
+        HierarchicalVAE,
+        lambda s: HierarchicalVAE(s.data_dim, s.latent_dim, s.init),
+        lambda d: 3 * d,
+        "two stochastic layers (Burda et al. 2015): z1 of 2 x --latent-dim, z2 of --latent-dim",
+        False,
+        ("bernoulli",),
+    ),
+    "conv": ModelEntry(
+        ConvVAE,
+        lambda s: ConvVAE(s.image_shape, s.latent_dim, s.likelihood, s.init),
+        lambda d: d,
+        "p(z) = N(0, I), a convolutional encoder and decoder for images (two stride-2 layers each)",
+        False,
+    ),
 }
 
 
@@ -59,5 +78,22 @@ def build_model(name: str, spec: ModelSpec):
     return MODELS[name].build(spec)
 
 
-__all__ = ["MODELS", "LIKELIHOODS", "ModelEntry", "ModelSpec", "build_model", "BayesianModel", "BernoulliVAE", "ConvVAE", "GaussianVAE",
-           "HierarchicalVAE", "LinearGaussianModel", "LocalSite", "MLPVAE", "TwoLayerLinearGaussian", "VAEModel", "data_plate"]
+__all__ = [
+    "MODELS",
+    "LIKELIHOODS",
+    "ModelEntry",
+    "ModelSpec",
+    "build_model",
+    "BayesianModel",
+    "BernoulliVAE",
+    "ConvVAE",
+    "GaussianVAE",
+    "HierarchicalVAE",
+    "LinearGaussianModel",
+    "LocalSite",
+    "MLPVAE",
+    "TwoLayerLinearGaussian",
+    "VAEModel",
+    "data_plate",
+    "mlp_body",
+]

@@ -34,7 +34,6 @@ class BayesianModel(nn.Module):
             raise ValueError(f"prior_scale must be positive, got {prior_scale!r}")
         self.base, self.prior_scale = base, prior_scale
         self.data_dim, self.local_sites = base.data_dim, base.local_sites
-        self.analytic_prior = getattr(base, "analytic_prior", False)
         program = copy.deepcopy(base)
         to_pyro_module_(program)
         self.weight_sites = []

@@ -1,7 +1,8 @@
 """A convolutional VAE for one-channel images (the paper's §6 future work): ``--model conv``."""
 
+from .likelihoods import LIKELIHOODS, check_binary
+from .mlp import VAEModel
 from .networks import ConvBody, ConvDecoder, initialise
-from .vae import LIKELIHOODS, VAEModel, check_binary
 
 
 class ConvVAE(VAEModel):
@@ -13,7 +14,14 @@ class ConvVAE(VAEModel):
     B applies with a diagonal or full-covariance guide.
     """
 
-    def __init__(self, image_shape=(28, 28), latent_dim: int = 20, likelihood: str = "bernoulli", init: str = "default", features: int = 256):
+    def __init__(
+        self,
+        image_shape=(28, 28),
+        latent_dim: int = 20,
+        likelihood: str = "bernoulli",
+        init: str = "default",
+        features: int = 256,
+    ):
         if likelihood not in LIKELIHOODS:
             raise ValueError(f"likelihood must be one of {sorted(LIKELIHOODS)}, got {likelihood!r}")
         observation = LIKELIHOODS[likelihood]()

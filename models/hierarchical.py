@@ -5,8 +5,9 @@ import pyro.distributions as dist
 import torch
 from torch import nn
 
-from .networks import LOGVAR_MAX, LOGVAR_MIN, make_mlp
-from .vae import BernoulliLikelihood, LocalSite, check_binary, data_plate, mlp_body, register_module
+from .contract import LocalSite, data_plate, mlp_body
+from .likelihoods import BernoulliLikelihood, check_binary
+from .networks import LOGVAR_MAX, LOGVAR_MIN, make_mlp, register_module
 
 
 class HierarchicalVAE(nn.Module):
@@ -33,8 +34,10 @@ class HierarchicalVAE(nn.Module):
         self.likelihood_model = BernoulliLikelihood()
         self.top_decoder = make_mlp(top, (top, top), 2 * bottom, init)  # z₂ → (μ, log σ²) of z₁
         self.decoder = make_mlp(bottom, (bottom, bottom), data_dim, init)  # z₁ → logits of x
-        self.local_sites = (LocalSite("z1", bottom, ("x",), mlp_body((bottom, bottom))),
-                            LocalSite("z2", top, ("z1",), mlp_body((top, top))))
+        self.local_sites = (
+            LocalSite("z1", bottom, ("x",), mlp_body((bottom, bottom))),
+            LocalSite("z2", top, ("z1",), mlp_body((top, top))),
+        )
 
     def check_data(self, x: torch.Tensor) -> None:
         if x.dim() != 2 or x.shape[-1] != self.data_dim:

@@ -1,8 +1,14 @@
-"""A Bernoulli likelihood whose log-density is written out from the logits."""
+"""Observation models p(x | decoder output): the Bernoulli likelihood for binary data and the
+Gaussian one for real-valued data (Appendix C), ``LIKELIHOODS`` by ``--likelihood`` name."""
 
+import pyro.distributions as dist
+import torch
 import torch.nn.functional as F
 from pyro.distributions import Bernoulli
+from pyro.infer.util import is_validation_enabled
 from torch.distributions.utils import broadcast_all
+
+from .networks import LOGVAR_MAX, LOGVAR_MIN
 
 
 class FastBernoulli(Bernoulli):
@@ -30,3 +36,50 @@ class FastBernoulli(Bernoulli):
     def expand(self, batch_shape, _instance=None):
         new = self._get_checked_instance(FastBernoulli, _instance)
         return super().expand(batch_shape, _instance=new)
+
+
+class BernoulliLikelihood:
+    """p(x|z) = Bernoulli(sigmoid(ℓ)) for binary data, from the logits ℓ (Appendix C.1):
+    ``log p(x|z) = Σ_d x_d ℓ_d − softplus(ℓ_d)``, stable for any ℓ."""
+
+    binary = True
+
+    def outputs(self, data_dim: int) -> int:
+        return data_dim
+
+    def distribution(self, output: torch.Tensor, data_dim: int):
+        # validate_args=False: the support check runs once in check_data instead.
+        return FastBernoulli(logits=output, validate_args=False).to_event(1)
+
+
+class GaussianLikelihood:
+    """p(x|z) = N(μ, diag σ²) for real-valued data (Appendix C.2, the encoder with x and z
+    swapped): the network outputs μ (through a sigmoid when ``sigmoid_mean``, for data in
+    (0, 1)) and log σ², clamped before exponentiation."""
+
+    binary = False
+
+    def __init__(self, sigmoid_mean: bool = True):
+        self.sigmoid_mean = sigmoid_mean
+
+    def outputs(self, data_dim: int) -> int:
+        return 2 * data_dim
+
+    def distribution(self, output: torch.Tensor, data_dim: int):
+        loc, logvar = output.split(data_dim, dim=-1)
+        if self.sigmoid_mean:
+            loc = torch.sigmoid(loc)
+        return dist.Normal(loc, torch.exp(0.5 * logvar.clamp(LOGVAR_MIN, LOGVAR_MAX))).to_event(1)
+
+
+#: ``--likelihood NAME`` → the observation model of a decoder's output.
+LIKELIHOODS = {"bernoulli": BernoulliLikelihood, "gaussian": GaussianLikelihood}
+
+
+def check_binary(x: torch.Tensor, who: str) -> None:
+    """A Bernoulli likelihood needs 0/1 data (checked while Pyro's validation is on)."""
+    if is_validation_enabled() and not ((x == 0) | (x == 1)).all():
+        raise ValueError(
+            f"{who} needs binary x (0/1 pixels); binarise grey levels first (aevb.data.binarize, or --binarize "
+            "dynamic/static)"
+        )

@@ -17,7 +17,8 @@ import pyro.distributions as dist
 import torch
 from torch import nn
 
-from .vae import LocalSite, VAEModel, data_plate, mlp_body
+from .contract import LocalSite, data_plate, mlp_body
+from .mlp import VAEModel
 
 
 class LinearDecoder(nn.Module):
@@ -89,7 +90,9 @@ class LinearGaussianModel(VAEModel):
         return [("z", lambda values: self.posterior(x))]
 
     @classmethod
-    def with_posterior_scales(cls, scales, data_dim: int = None, sigma: float = 0.5, seed: int = 0) -> "LinearGaussianModel":
+    def with_posterior_scales(
+        cls, scales, data_dim: int = None, sigma: float = 0.5, seed: int = 0
+    ) -> "LinearGaussianModel":
         """A model whose exact posterior p(z|x) has standard deviations ``scales`` (each in (0, 1)),
         one per latent dimension, along the latent axes: W's columns are orthogonal with norms
         n_k = σ (1/s_k² − 1)^½, since then WᵀW + σ²I is diagonal and p(z|x)'s variances are
@@ -183,7 +186,7 @@ class TwoLayerLinearGaussian(nn.Module):
     def posterior(self, x: torch.Tensor) -> dist.MultivariateNormal:
         """Exact p(z₁, z₂ | x) over the concatenation [z₁, z₂], batched over the rows of ``x``."""
         c11, cxx = self._moments()
-        k1, k2 = self.sizes["z1"], self.sizes["z2"]
+        k2 = self.sizes["z2"]
         cuu = torch.cat([torch.cat([c11, self.A], 1), torch.cat([self.A.T, self._eye(k2)], 1)], 0)  # Cov([z₁, z₂])
         cux = torch.cat([c11 @ self.W.T, self.A.T @ self.W.T], 0)  # Cov([z₁, z₂], x)
         gain = cux @ torch.linalg.inv(cxx)
@@ -201,7 +204,8 @@ class TwoLayerLinearGaussian(nn.Module):
         return dist.MultivariateNormal(joint.loc[..., :k1], covariance_matrix=cov)
 
     def conditional_z2(self, z1: torch.Tensor) -> dist.MultivariateNormal:
-        """p(z₂ | z₁) = p(z₂ | z₁, x) (x depends on z₂ only through z₁): N(Aᵀ C⁻¹ (z₁ − a), I − Aᵀ C⁻¹ A), C = Cov(z₁)."""
+        """p(z₂ | z₁) = p(z₂ | z₁, x) (x depends on z₂ only through z₁):
+        N(Aᵀ C⁻¹ (z₁ − a), I − Aᵀ C⁻¹ A), C = Cov(z₁)."""
         c11, _ = self._moments()
         gain = self.A.T @ torch.linalg.inv(c11)
         cov = self._eye(self.sizes["z2"]) - gain @ self.A

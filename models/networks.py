@@ -11,8 +11,8 @@ import torch
 from pyro.params import param_with_module_name
 from torch import nn
 
-#: log-variances are clamped to this range before exponentiation (DESIGN.md: scales come
-#: from exp of a clamped log-variance), so a wild early step cannot produce 0 or inf.
+#: log-variances are clamped to this range before exponentiation (a convention of the collection:
+#: scales come from exp of a clamped log-variance), so a wild early step cannot produce 0 or inf.
 LOGVAR_MIN, LOGVAR_MAX = -30.0, 20.0
 
 
@@ -121,7 +121,9 @@ class ConvBody(nn.Module):
         if height % 4 or width % 4:
             raise ValueError(f"the convolutional networks need image sides divisible by 4, got {tuple(image_shape)}")
         self.image_shape, self.in_dim, self.out_dim = tuple(image_shape), height * width, features
-        self.convs = nn.Sequential(nn.Conv2d(1, 32, 4, stride=2, padding=1), nn.ReLU(), nn.Conv2d(32, 64, 4, stride=2, padding=1), nn.ReLU())
+        self.convs = nn.Sequential(
+            nn.Conv2d(1, 32, 4, stride=2, padding=1), nn.ReLU(), nn.Conv2d(32, 64, 4, stride=2, padding=1), nn.ReLU()
+        )
         self.dense = nn.Linear(64 * (height // 4) * (width // 4), features)
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
@@ -141,9 +143,17 @@ class ConvDecoder(nn.Module):
         _check_sizes(latent_dim=latent_dim, features=features, out_channels=out_channels)
         self.image_shape, self.out_channels = tuple(image_shape), out_channels
         self.grid = (64, height // 4, width // 4)
-        self.dense = nn.Sequential(nn.Linear(latent_dim, features), nn.ReLU(), nn.Linear(features, 64 * (height // 4) * (width // 4)), nn.ReLU())
-        self.deconvs = nn.Sequential(nn.ConvTranspose2d(64, 32, 4, stride=2, padding=1), nn.ReLU(),
-                                     nn.ConvTranspose2d(32, out_channels, 4, stride=2, padding=1))
+        self.dense = nn.Sequential(
+            nn.Linear(latent_dim, features),
+            nn.ReLU(),
+            nn.Linear(features, 64 * (height // 4) * (width // 4)),
+            nn.ReLU(),
+        )
+        self.deconvs = nn.Sequential(
+            nn.ConvTranspose2d(64, 32, 4, stride=2, padding=1),
+            nn.ReLU(),
+            nn.ConvTranspose2d(32, out_channels, 4, stride=2, padding=1),
+        )
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         flat, restore = _flat_batch(z, 1)

@@ -31,7 +31,9 @@ def mnist_dir():
     return d if all(_find(d, n) is not None for n in SHA256) else None
 
 
-requires_mnist = pytest.mark.skipif(mnist_dir() is None, reason="MNIST not in the data folder: run `make data` (tests never download)")
+requires_mnist = pytest.mark.skipif(
+    mnist_dir() is None, reason="MNIST not in the data folder: run `make data` (tests never download)"
+)
 
 
 def tiny_model_and_guide(data_dim=6, latent_dim=2, hidden_dim=8, seed=0):
@@ -54,7 +56,9 @@ def binary_data(n, d, seed=0):
     return torch.bernoulli(torch.full((n, d), 0.3), generator=g)
 
 
-def linear_gaussian_problem(data_dim=5, latent_dim=2, num_train=1000, num_test=200, sigma=0.5, seed=0, dtype=torch.float32):
+def linear_gaussian_problem(
+    data_dim=5, latent_dim=2, num_train=1000, num_test=200, sigma=0.5, seed=0, dtype=torch.float32
+):
     """A linear-Gaussian model with known parameters and train/test samples drawn from it."""
     from aevb.models.linear_gaussian import LinearGaussianModel
 
@@ -135,7 +139,9 @@ def small_disk(tmp_path):
     def make(kilobytes: int):
         folder = tmp_path / f"disk{len(mounted)}"
         folder.mkdir()
-        result = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={kilobytes}k", "tmpfs", str(folder)], capture_output=True)
+        result = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={kilobytes}k", "tmpfs", str(folder)], capture_output=True
+        )
         if result.returncode != 0:
             return None
         mounted.append(folder)
@@ -179,8 +185,14 @@ def two_layer_problem(num_train=1000, num_test=20, sizes=(2, 1), seed=0):
 
     g = torch.Generator().manual_seed(seed)
     k1, k2 = sizes
-    model = TwoLayerLinearGaussian(5, sizes).set_parameters(torch.randn(k1, k2, generator=g), torch.randn(k1, generator=g), 0.7,
-                                                            torch.randn(5, k1, generator=g), torch.randn(5, generator=g), 0.5)
+    model = TwoLayerLinearGaussian(5, sizes).set_parameters(
+        torch.randn(k1, k2, generator=g),
+        torch.randn(k1, generator=g),
+        0.7,
+        torch.randn(5, k1, generator=g),
+        torch.randn(5, generator=g),
+        0.5,
+    )
     model.train(False)  # frozen: its parameters are not registered for training
     for p in model.parameters():
         p.requires_grad_(False)

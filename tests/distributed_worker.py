@@ -1,4 +1,4 @@
-"""Worker processes for tests/inference/test_distributed.py (importable by spawned children)."""
+"""Worker processes for tests/inference/training/test_distributed.py (importable by spawned children)."""
 
 from pathlib import Path
 
@@ -10,9 +10,10 @@ import torch.distributed as torch_dist
 from aevb.data import Split
 from aevb.guides import DiagonalGaussianGuide
 from aevb.inference import AEVB, fit, make_optimizer
-from aevb.inference.evaluate import elbo_per_point, log_likelihood_per_point
+from aevb.inference.estimators.elbo import elbo_per_point
+from aevb.inference.estimators.importance import log_likelihood_per_point
 from aevb.models import BernoulliVAE
-from aevb.models.vae import data_plate
+from aevb.models.contract import data_plate
 
 NUM_DATA, DATA_DIM, LATENT_DIM, HIDDEN_DIM = 32, 6, 2, 8
 

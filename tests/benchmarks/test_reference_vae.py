@@ -1,7 +1,6 @@
 """The benchmark's plain-PyTorch reference computes the same objective as our estimator B."""
 
 import torch
-
 from conftest import ROOT, binary_data, load_script
 
 from aevb.inference import AEVB

@@ -28,8 +28,14 @@ def write_tiny_fashion(folder, gz=True):
 
 @pytest.fixture
 def tiny_counts(monkeypatch):
-    monkeypatch.setattr(mnist, "SPLITS", {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", 6),
-                                            "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte", 4)})
+    monkeypatch.setattr(
+        mnist,
+        "SPLITS",
+        {
+            "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", 6),
+            "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte", 4),
+        },
+    )
 
 
 def test_found_in_the_debian_package_folder_and_loaded_as_grey_levels(tmp_path, monkeypatch, tiny_counts):
@@ -80,5 +86,7 @@ def test_frey_split_is_fixed_and_disjoint(tmp_path):
     assert len(train) == 45 and len(test) == 5 and train.image_shape == (28, 20)
     ids = lambda split: set((split.x[:, 0] * 256).round().int().tolist())  # noqa: E731
     assert ids(train).isdisjoint(ids(test)) and len(ids(train) | ids(test)) == 50
-    again, _ = data.load_dataset("frey", tmp_path, download=False, seed=7)  # the split does not depend on the run's seed
+    again, _ = data.load_dataset(
+        "frey", tmp_path, download=False, seed=7
+    )  # the split does not depend on the run's seed
     assert (again.x == train.x).all()

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 import torch
-
 from conftest import mnist_dir, requires_mnist
+
 from aevb.data import DataError, ensure_mnist, load_mnist, load_mnist_split, write_idx
 from aevb.data.mnist import SHA256, raw_dir
 

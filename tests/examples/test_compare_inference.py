@@ -1,21 +1,57 @@
 import csv
 
+import pytest
 from conftest import mnist_dir, requires_mnist, run_program
 
 from aevb.examples import compare_inference
 
+#: program-level runs that train: the fast subset (`pytest -m "not slow"`) skips them
+pytestmark = pytest.mark.slow
+
 
 @requires_mnist
 def test_grid_runs_every_pair_reports_failures_and_resumes(tmp_path):
-    args = ["--guides", "diag", "meanfield", "--algorithms", "aevb", "iwae:3", "wake-sleep",
-            "--epochs", "2", "--train-size", "300", "--test-size", "100", "--latent-dim", "3", "--hidden-dims", "30",
-            "--eval-samples", "20", "--eval-points", "50", "--gap-points", "30", "--refine-steps", "10", "--batch-size", "50",
-            "--data-dir", mnist_dir(), "--device", "cpu", "--out", tmp_path, "--quiet"]
+    args = [
+        "--guides",
+        "diag",
+        "meanfield",
+        "--algorithms",
+        "aevb",
+        "iwae:3",
+        "wake-sleep",
+        "--epochs",
+        "2",
+        "--train-size",
+        "300",
+        "--test-size",
+        "100",
+        "--latent-dim",
+        "3",
+        "--hidden-dims",
+        "30",
+        "--eval-samples",
+        "20",
+        "--eval-points",
+        "50",
+        "--gap-points",
+        "30",
+        "--refine-steps",
+        "10",
+        "--batch-size",
+        "50",
+        "--data-dir",
+        mnist_dir(),
+        "--device",
+        "cpu",
+        "--out",
+        tmp_path,
+        "--quiet",
+    ]
     run_program(compare_inference, *args)
     with open(tmp_path / "results.csv") as f:
         rows = {(r["guide"], r["inference"]): r for r in csv.DictReader(f)}
     assert len(rows) == 6
-    assert "amortised guide" in rows[("meanfield", "wake-sleep")]["error"]
+    assert "declares needs_amortised_guide" in rows[("meanfield", "wake-sleep")]["error"]
     for key, row in rows.items():
         if key == ("meanfield", "wake-sleep"):
             continue
@@ -24,11 +60,15 @@ def test_grid_runs_every_pair_reports_failures_and_resumes(tmp_path):
         assert int(row["examples"]) == 600 and int(row["epochs"]) == 2  # the same budget for every pair
         assert (row["amortisation_gap"] == "") == (key[0] == "meanfield")
     assert rows[("diag", "iwae")]["num_particles"] == "3"
-    assert rows[("diag", "aevb")]["estimator"] == "B" and rows[("meanfield", "aevb")]["estimator"] == "B"  # auto: both have a closed-form KL
+    assert (
+        rows[("diag", "aevb")]["estimator"] == "B" and rows[("meanfield", "aevb")]["estimator"] == "B"
+    )  # auto: both have a closed-form KL
     table = (tmp_path / "results.md").read_text()
-    assert table.count("\n| ") == 7 and "amortised guide" in table
+    assert table.count("\n| ") == 7 and "declares needs_amortised_guide" in table
     assert (tmp_path / "comparison.png").stat().st_size > 0
 
     run_program(compare_inference, *args, "--resume")
     with open(tmp_path / "results.csv") as f:
-        assert {(r["guide"], r["inference"]): r["test_elbo"] for r in csv.DictReader(f)} == {k: r["test_elbo"] for k, r in rows.items()}
+        assert {(r["guide"], r["inference"]): r["test_elbo"] for r in csv.DictReader(f)} == {
+            k: r["test_elbo"] for k, r in rows.items()
+        }

@@ -17,19 +17,44 @@ import time
 
 import pytest
 import torch
-
-from conftest import FullDiskFile, ROOT, mnist_dir, requires_mnist, run_program
+from conftest import ROOT, FullDiskFile, mnist_dir, requires_mnist, run_program
 
 from aevb import data
-from aevb.examples import compare_inference, linear_gaussian_oracle, mnist_aevb, paper_figure2, paper_figure3, paper_figure4_5, posterior_diagnostics
+from aevb.examples import (
+    compare_inference,
+    linear_gaussian_oracle,
+    mnist_aevb,
+    paper_figure2,
+    paper_figure3,
+    paper_figure4_5,
+    posterior_diagnostics,
+)
 from aevb.files import TEMP_SUFFIX
 from aevb.folder import RunFolder
-from aevb.inference import checkpoint as checkpoint_module
 from aevb.inference import AEVB, load_checkpoint
+from aevb.inference.training import checkpoint as checkpoint_module
 
-pytestmark = requires_mnist
-SMALL = ["--train-size", "300", "--test-size", "100", "--eval-samples", "20", "--elbo-samples", "2", "--batch-size", "50",
-         "--latent-dim", "2", "--hidden-dims", "20", "--device", "cpu", "--quiet"]
+#: program-level runs that train: the fast subset (`pytest -m "not slow"`) skips them
+pytestmark = [requires_mnist, pytest.mark.slow]
+SMALL = [
+    "--train-size",
+    "300",
+    "--test-size",
+    "100",
+    "--eval-samples",
+    "20",
+    "--elbo-samples",
+    "2",
+    "--batch-size",
+    "50",
+    "--latent-dim",
+    "2",
+    "--hidden-dims",
+    "20",
+    "--device",
+    "cpu",
+    "--quiet",
+]
 
 
 def train(out, *args, check=True):
@@ -76,11 +101,15 @@ def test_a_run_killed_during_the_final_evaluation_resumes_with_the_evaluation_on
     monkeypatch.setattr(mnist_aevb.exp.Experiment, "log_likelihood", interrupted)
     result = train(tmp_path, "--epochs", "2", check=False)
     assert one_line(result, 130).startswith("interrupted during the final evaluation; training is complete")
-    assert [e["epoch"] for e in metrics(tmp_path)["epochs"]] == [1, 2] and "test_log_likelihood" not in metrics(tmp_path)
+    assert [e["epoch"] for e in metrics(tmp_path)["epochs"]] == [1, 2] and "test_log_likelihood" not in metrics(
+        tmp_path
+    )
     monkeypatch.setattr(mnist_aevb.exp.Experiment, "log_likelihood", real)
     checkpoint = (tmp_path / "checkpoint.pt").read_bytes()
     train(tmp_path, "--epochs", "2", "--resume")
-    assert [e["epoch"] for e in metrics(tmp_path)["epochs"]] == [1, 2] and metrics(tmp_path)["test_log_likelihood"]["epoch"] == 2
+    assert [e["epoch"] for e in metrics(tmp_path)["epochs"]] == [1, 2] and metrics(tmp_path)["test_log_likelihood"][
+        "epoch"
+    ] == 2
     assert (tmp_path / "checkpoint.pt").read_bytes() == checkpoint
 
 
@@ -94,7 +123,20 @@ def test_resuming_appends_to_the_history_and_matches_an_uninterrupted_run(tmp_pa
 
 
 def test_a_comparison_interrupted_inside_a_pair_resumes_that_pair_from_its_checkpoint(tmp_path, monkeypatch):
-    args = ["--data-dir", mnist_dir(), "--out", tmp_path, *SMALL, "--epochs", "2", "--guides", "diag", "fullcov", "--algorithms", "aevb"]
+    args = [
+        "--data-dir",
+        mnist_dir(),
+        "--out",
+        tmp_path,
+        *SMALL,
+        "--epochs",
+        "2",
+        "--guides",
+        "diag",
+        "fullcov",
+        "--algorithms",
+        "aevb",
+    ]
     real_save = checkpoint_module.Checkpointer.save
     saves = {"n": 0}
 
@@ -108,10 +150,14 @@ def test_a_comparison_interrupted_inside_a_pair_resumes_that_pair_from_its_check
     assert "finished pairs are kept in" in one_line(run_program(compare_inference, *args, check=False), 130)
     first_epoch = load_checkpoint(tmp_path / "pairs" / "fullcov_aevb" / "checkpoint.pt")["history"]
     monkeypatch.setattr(checkpoint_module.Checkpointer, "save", real_save)
-    assert "holds a comparison grid (1 finished pair, 1 unfinished)" in one_line(run_program(compare_inference, *args, check=False))
+    assert "holds a comparison grid (1 finished pair, 1 unfinished)" in one_line(
+        run_program(compare_inference, *args, check=False)
+    )
     run_program(compare_inference, *args, "--resume")
     resumed = json.loads((tmp_path / "pairs" / "fullcov_aevb" / "metrics.json").read_text())["epochs"]
-    assert [e["epoch"] for e in resumed] == [1, 2] and resumed[0] == first_epoch[0]  # epoch 1 kept, epoch 2 trained on top
+    assert [e["epoch"] for e in resumed] == [1, 2] and resumed[0] == first_epoch[
+        0
+    ]  # epoch 1 kept, epoch 2 trained on top
 
 
 def test_a_full_disk_ends_a_comparison_instead_of_failing_every_pair(tmp_path, monkeypatch):
@@ -119,7 +165,20 @@ def test_a_full_disk_ends_a_comparison_instead_of_failing_every_pair(tmp_path, m
         raise OSError(errno.ENOSPC, "No space left on device", str(self.path))
 
     monkeypatch.setattr(checkpoint_module.Checkpointer, "save", full)
-    args = ["--data-dir", mnist_dir(), "--out", tmp_path, *SMALL, "--epochs", "1", "--guides", "diag", "fullcov", "--algorithms", "aevb"]
+    args = [
+        "--data-dir",
+        mnist_dir(),
+        "--out",
+        tmp_path,
+        *SMALL,
+        "--epochs",
+        "1",
+        "--guides",
+        "diag",
+        "fullcov",
+        "--algorithms",
+        "aevb",
+    ]
     assert "No space left on device" in one_line(run_program(compare_inference, *args, check=False))
 
 
@@ -130,7 +189,10 @@ def test_a_second_run_into_a_folder_holding_a_run_is_refused(tmp_path):
     train(tmp_path, "--epochs", "2")
     checkpoint = (tmp_path / "checkpoint.pt").read_bytes()
     message = one_line(train(tmp_path, "--epochs", "1", check=False))
-    assert f"{tmp_path} holds a finished run (2 epochs, evaluated): --resume continues it, --overwrite replaces it" in message
+    assert (
+        f"{tmp_path} holds a finished run (2 epochs, evaluated): --resume continues it, --overwrite replaces it"
+        in message
+    )
     assert (tmp_path / "checkpoint.pt").read_bytes() == checkpoint
     train(tmp_path, "--epochs", "1", "--overwrite")
     assert load_checkpoint(tmp_path / "checkpoint.pt")["epoch"] == 1 and len(metrics(tmp_path)["epochs"]) == 1
@@ -148,7 +210,17 @@ def test_two_runs_started_into_one_folder_one_is_refused_and_the_folder_stays_co
     """Two real processes: the second starts while the first holds the folder and is refused;
     the first, stopped by a real Ctrl-C (SIGINT), says what it saved and leaves a consistent folder."""
     out = tmp_path / "run"
-    command = [sys.executable, str(ROOT / "examples" / "mnist_aevb.py"), "--data-dir", str(mnist_dir()), "--out", str(out), *SMALL, "--epochs", "100000"]
+    command = [
+        sys.executable,
+        str(ROOT / "examples" / "mnist_aevb.py"),
+        "--data-dir",
+        str(mnist_dir()),
+        "--out",
+        str(out),
+        *SMALL,
+        "--epochs",
+        "100000",
+    ]
     first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.time() + 120
@@ -156,7 +228,11 @@ def test_two_runs_started_into_one_folder_one_is_refused_and_the_folder_stays_co
             assert time.time() < deadline and first.poll() is None, "the first run never took the folder"
             time.sleep(0.05)
         second = subprocess.run(command, capture_output=True, text=True, timeout=300)
-        assert second.returncode == 1 and f"another run (pid {first.pid}, started" in second.stderr and len(second.stderr.strip().splitlines()) == 1
+        assert (
+            second.returncode == 1
+            and f"another run (pid {first.pid}, started" in second.stderr
+            and len(second.stderr.strip().splitlines()) == 1
+        )
         first.send_signal(signal.SIGINT)
         _, stderr = first.communicate(timeout=300)
     finally:
@@ -171,7 +247,17 @@ def test_a_run_killed_mid_training_resumes_exactly_and_its_debris_is_removed(tmp
     """kill -9 in the middle of a run; --resume then matches an uninterrupted run, and a
     temporary file the killed run left is removed."""
     out = tmp_path / "killed"
-    command = [sys.executable, str(ROOT / "examples" / "mnist_aevb.py"), "--data-dir", str(mnist_dir()), "--out", str(out), *SMALL, "--epochs", "40"]
+    command = [
+        sys.executable,
+        str(ROOT / "examples" / "mnist_aevb.py"),
+        "--data-dir",
+        str(mnist_dir()),
+        "--out",
+        str(out),
+        *SMALL,
+        "--epochs",
+        "40",
+    ]
     victim = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.time() + 120
@@ -196,7 +282,11 @@ def test_a_run_killed_mid_training_resumes_exactly_and_its_debris_is_removed(tmp
 def test_a_finite_divergence_ends_the_run_with_one_line(tmp_path, args):
     """The issue's cases: these used to exit 0 with a test ELBO of -2.4e10 or -1e14."""
     message = one_line(train(tmp_path, "--epochs", "3", *args, check=False))
-    assert "error: the training bound collapsed to" in message and "at epoch 1, step" in message and "nothing was saved" in message
+    assert (
+        "error: the training bound collapsed to" in message
+        and "at epoch 1, step" in message
+        and "nothing was saved" in message
+    )
     assert not (tmp_path / "checkpoint.pt").exists() and not (tmp_path / "metrics.json").exists()
 
 
@@ -208,12 +298,18 @@ def test_resuming_a_diverged_checkpoint_gives_one_line(tmp_path):
     assert "holds non-finite values" in one_line(train(tmp_path, "--epochs", "2", "--resume", check=False))
 
 
-@pytest.mark.parametrize("change, message", [
-    (lambda c: c.pop("latent_dim"), "cannot resume"),  # it takes the default (20): another run than the flags ask for
-    (lambda c: c.update(latent_dim="two"), "holds an unusable configuration: latent_dim must be an integer"),
-    (lambda c: c.update(guide=["diag"]), "holds an unusable configuration: guide must be a string"),
-    (lambda c: c.update(colour="blue"), "holds an unusable configuration: unknown key 'colour'"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (
+            lambda c: c.pop("latent_dim"),
+            "cannot resume",
+        ),  # it takes the default (20): another run than the flags ask for
+        (lambda c: c.update(latent_dim="two"), "holds an unusable configuration: latent_dim must be an integer"),
+        (lambda c: c.update(guide=["diag"]), "holds an unusable configuration: guide must be a string"),
+        (lambda c: c.update(colour="blue"), "holds an unusable configuration: unknown key 'colour'"),
+    ],
+)
 def test_a_checkpoint_with_a_bad_configuration_gives_one_line(tmp_path, change, message):
     train(tmp_path, "--epochs", "1")
     state = load_checkpoint(tmp_path / "checkpoint.pt")
@@ -229,7 +325,9 @@ def test_a_disk_that_fills_during_a_checkpoint_keeps_the_last_one(tmp_path, smal
     """The first checkpoint fits on the disk; the second does not (an atomic write needs room for
     both copies): the run ends with one line and the first checkpoint stays loadable."""
     train(tmp_path / "sizing", "--epochs", "1")
-    size = (tmp_path / "sizing" / "checkpoint.pt").stat().st_size  # room for one checkpoint and a half, with metrics and figures
+    size = (
+        (tmp_path / "sizing" / "checkpoint.pt").stat().st_size
+    )  # room for one checkpoint and a half, with metrics and figures
     disk = small_disk(int(1.5 * size) // 1024 + 64)
     if disk is None:  # no filesystem can be mounted here: the second checkpoint's write fails in the middle instead
         disk, calls = tmp_path, {"n": 0}
@@ -257,10 +355,13 @@ def test_a_disk_that_fills_during_a_figure_keeps_everything_written(tmp_path, mo
     assert load_checkpoint(tmp_path / "checkpoint.pt")["epoch"] == 1 and "test_log_likelihood" in metrics(tmp_path)
 
 
-@pytest.mark.parametrize("at, expected", [
-    ("first step", "interrupted before the first epoch finished: nothing was saved"),
-    ("second epoch", "holds a partial run (1 of 3 epochs): the same command with --resume continues it"),
-])
+@pytest.mark.parametrize(
+    "at, expected",
+    [
+        ("first step", "interrupted before the first epoch finished: nothing was saved"),
+        ("second epoch", "holds a partial run (1 of 3 epochs): the same command with --resume continues it"),
+    ],
+)
 def test_ctrl_c_says_what_was_saved(tmp_path, monkeypatch, at, expected):
     real_step = AEVB.step
     calls = {"n": 0}
@@ -284,8 +385,12 @@ def test_an_interrupted_checkpoint_write_keeps_the_previous_checkpoint(tmp_path,
         raise KeyboardInterrupt
 
     monkeypatch.setattr(checkpoint_module.torch, "save", interrupted)
-    assert "holds a finished run (1 epoch, evaluated)" in one_line(train(tmp_path, "--epochs", "2", "--resume", check=False), 130)
-    assert (tmp_path / "checkpoint.pt").read_bytes() == saved and not [p for p in tmp_path.iterdir() if p.name.endswith(TEMP_SUFFIX)]
+    assert "holds a finished run (1 epoch, evaluated)" in one_line(
+        train(tmp_path, "--epochs", "2", "--resume", check=False), 130
+    )
+    assert (tmp_path / "checkpoint.pt").read_bytes() == saved and not [
+        p for p in tmp_path.iterdir() if p.name.endswith(TEMP_SUFFIX)
+    ]
 
 
 # ----------------------------------------------------------------------------- every program
@@ -299,17 +404,93 @@ def diagnostics_checkpoint(tmp_path):
 
 PROGRAMS = {  # program, its arguments on a tiny budget, and what it loads first (where Ctrl-C is injected)
     "mnist_aevb": (mnist_aevb, lambda t: [*SMALL, "--epochs", "1"]),
-    "compare_inference": (compare_inference, lambda t: [*SMALL, "--epochs", "1", "--guides", "diag", "--algorithms", "aevb"]),
-    "paper_figure2": (paper_figure2, lambda t: ["--latent-dims", "2", "--budget", "200", "--train-size", "300", "--test-size", "100",
-                                                "--hidden-dims", "10", "--lr-search-samples", "100", "--quiet", "--device", "cpu"]),
-    "paper_figure3": (paper_figure3, lambda t: ["--train-sizes", "200", "--budget", "200", "--methods", "aevb", "--test-size", "50",
-                                                "--curve-points", "10", "--appendix-d-samples", "4", "--ais-points", "0",
-                                                "--lr-search-samples", "100", "--quiet", "--device", "cpu"]),
-    "paper_figure4_5": (paper_figure4_5, lambda t: ["--latent-dims", "2", "--budget", "200", "--train-size", "300", "--test-size", "100",
-                                                    "--hidden-dims", "10", "--lr-search-samples", "100", "--grid", "3", "--sample-images", "4",
-                                                    "--quiet", "--device", "cpu"]),
-    "posterior_diagnostics": (posterior_diagnostics, lambda t: [*diagnostics_checkpoint(t), "--indices", "0", "--num-samples", "10",
-                                                                "--warmup", "10", "--guide-samples", "20", "--quiet"]),
+    "compare_inference": (
+        compare_inference,
+        lambda t: [*SMALL, "--epochs", "1", "--guides", "diag", "--algorithms", "aevb"],
+    ),
+    "paper_figure2": (
+        paper_figure2,
+        lambda t: [
+            "--latent-dims",
+            "2",
+            "--budget",
+            "200",
+            "--train-size",
+            "300",
+            "--test-size",
+            "100",
+            "--hidden-dims",
+            "10",
+            "--lr-search-samples",
+            "100",
+            "--quiet",
+            "--device",
+            "cpu",
+        ],
+    ),
+    "paper_figure3": (
+        paper_figure3,
+        lambda t: [
+            "--train-sizes",
+            "200",
+            "--budget",
+            "200",
+            "--methods",
+            "aevb",
+            "--test-size",
+            "50",
+            "--curve-points",
+            "10",
+            "--appendix-d-samples",
+            "4",
+            "--ais-points",
+            "0",
+            "--lr-search-samples",
+            "100",
+            "--quiet",
+            "--device",
+            "cpu",
+        ],
+    ),
+    "paper_figure4_5": (
+        paper_figure4_5,
+        lambda t: [
+            "--latent-dims",
+            "2",
+            "--budget",
+            "200",
+            "--train-size",
+            "300",
+            "--test-size",
+            "100",
+            "--hidden-dims",
+            "10",
+            "--lr-search-samples",
+            "100",
+            "--grid",
+            "3",
+            "--sample-images",
+            "4",
+            "--quiet",
+            "--device",
+            "cpu",
+        ],
+    ),
+    "posterior_diagnostics": (
+        posterior_diagnostics,
+        lambda t: [
+            *diagnostics_checkpoint(t),
+            "--indices",
+            "0",
+            "--num-samples",
+            "10",
+            "--warmup",
+            "10",
+            "--guide-samples",
+            "20",
+            "--quiet",
+        ],
+    ),
     "linear_gaussian_oracle": (linear_gaussian_oracle, lambda t: []),
 }
 
@@ -319,10 +500,15 @@ def test_every_program_gives_one_line_for_an_unusable_out(tmp_path, name):
     program, args = PROGRAMS[name]
     (tmp_path / "a file").write_text("x")
     base = ["--data-dir", mnist_dir()] if name != "linear_gaussian_oracle" else []
-    for out, message in ((tmp_path / "a file", "is a file, not a folder"), (tmp_path / "a file" / "sub", "cannot create the output folder")):
+    for out, message in (
+        (tmp_path / "a file", "is a file, not a folder"),
+        (tmp_path / "a file" / "sub", "cannot create the output folder"),
+    ):
         assert message in one_line(run_program(program, *base, *args(tmp_path), "--out", out, check=False))
     with RunFolder(tmp_path / "busy"):  # another run holds the folder
-        assert f"another run (pid {os.getpid()}" in one_line(run_program(program, *base, *args(tmp_path), "--out", tmp_path / "busy", check=False))
+        assert f"another run (pid {os.getpid()}" in one_line(
+            run_program(program, *base, *args(tmp_path), "--out", tmp_path / "busy", check=False)
+        )
 
 
 @pytest.mark.parametrize("name", sorted(PROGRAMS))
@@ -341,7 +527,9 @@ def test_every_program_ends_ctrl_c_with_one_line(tmp_path, name, monkeypatch):
         base = ["--data-dir", mnist_dir()]
     result = run_program(program, *base, *arguments, "--out", tmp_path / "out", check=False)
     message = one_line(result, 130)
-    assert message.startswith("interrupted") and ("nothing was" in message or "kept in" in message), message  # says what is kept
+    assert message.startswith("interrupted") and ("nothing was" in message or "kept in" in message), (
+        message
+    )  # says what is kept
 
 
 @pytest.mark.parametrize("name", ["mnist_aevb", "compare_inference", "posterior_diagnostics", "linear_gaussian_oracle"])

@@ -5,14 +5,30 @@ import sys
 
 import pytest
 import yaml
-from PIL import Image
-
 from conftest import ROOT, mnist_dir, requires_mnist, run_program
+from PIL import Image
 
 from aevb.examples import mnist_aevb
 
+#: program-level runs that train: the fast subset (`pytest -m "not slow"`) skips them
+pytestmark = pytest.mark.slow
+
 SCRIPT = ROOT / "examples" / "mnist_aevb.py"
-SMALL = ["--train-size", "600", "--test-size", "200", "--eval-samples", "50", "--elbo-samples", "2", "--batch-size", "50", "--quiet", "--device", "cpu"]
+SMALL = [
+    "--train-size",
+    "600",
+    "--test-size",
+    "200",
+    "--eval-samples",
+    "50",
+    "--elbo-samples",
+    "2",
+    "--batch-size",
+    "50",
+    "--quiet",
+    "--device",
+    "cpu",
+]
 
 
 def run(*args, check=True):
@@ -57,12 +73,16 @@ def test_saved_config_reruns_the_run_exactly(tmp_path):
     a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
     run("--epochs", "2", "--latent-dim", "3", "--optimizer", "adagrad", "--out", a, "--data-dir", mnist_dir(), *SMALL)
     saved = yaml.safe_load((a / "config.yaml").read_text())
-    assert saved["lr"] == 0.02 and saved["hidden_dims"] == [500] and saved["estimator"] == "B" and saved["latent_dim"] == 3
+    assert (
+        saved["lr"] == 0.02 and saved["hidden_dims"] == [500] and saved["estimator"] == "B" and saved["latent_dim"] == 3
+    )
     assert "resume" not in saved and "config" not in saved
     run("--config", a / "config.yaml", "--out", b)
     first, again = (json.loads((d / "metrics.json").read_text()) for d in (a, b))
     assert first["config"] == again["config"]
-    assert [(e["train_elbo"], e["test_elbo"]) for e in first["epochs"]] == [(e["train_elbo"], e["test_elbo"]) for e in again["epochs"]]
+    assert [(e["train_elbo"], e["test_elbo"]) for e in first["epochs"]] == [
+        (e["train_elbo"], e["test_elbo"]) for e in again["epochs"]
+    ]
     assert first["test_log_likelihood"]["value"] == again["test_log_likelihood"]["value"]
     run("--config", a / "config.yaml", "--out", c, "--epochs", "1")  # a flag overrides the file
     assert len(json.loads((c / "metrics.json").read_text())["epochs"]) == 1
@@ -78,12 +98,22 @@ def test_saved_config_reruns_the_run_exactly(tmp_path):
         (["--resume"], "checkpoint not found"),
         (["--train-size", "70000"], "train size must be between 1 and 60000"),
         (["--device", "tpu"], "--device must be one of ['auto', 'cpu', 'cuda'], got 'tpu'"),
-        (["--inference", "mcem"], "fits no encoder, so --ll-estimator is"),
-        (["--ll-estimator", "appendix-d"], "valid for at most 4 latent dimensions per datapoint"),
-        (["--inference", "wake-sleep", "--jit"], "--jit compiles the losses of aevb only"),
-        (["--inference", "rws"], "needs --num-particles >= 2"),
-        (["--guide", "flow", "--estimator", "B"], "--estimator B needs KL(q || p) in closed form, which --guide flow does not have"),
-        (["--inference", "full-vb", "--guide", "meanfield"], "needs an amortised guide"),
+        (
+            ["--inference", "mcem"],
+            "--ll-estimator is declares needs_guide (it samples from q(z|x)), and --inference mcem",
+        ),
+        (
+            ["--ll-estimator", "appendix-d"],
+            "--ll-estimator appendix-d declares max_latent_size = 4; --model mlp has 20",
+        ),
+        (["--no-such-flag", "--jit"], "unrecognized arguments: --no-such-flag --jit"),
+        (["--inference", "rws"], "--inference rws declares min_particles = 2; got --num-particles 1"),
+        (
+            ["--guide", "flow", "--estimator", "B"],
+            "--estimator B needs KL(q || p) in closed form, and --guide flow --flow-type iaf does not declare "
+            "analytic_kl; use --estimator A",
+        ),
+        (["--inference", "full-vb", "--guide", "meanfield"], "declares needs_amortised_guide"),
     ],
 )
 @requires_mnist
@@ -96,7 +126,19 @@ def test_cli_bad_input_exits_with_one_line(tmp_path, args, message):
 @requires_mnist
 def test_cli_refuses_to_resume_with_another_architecture(tmp_path):
     run("--epochs", "1", "--out", tmp_path, "--data-dir", mnist_dir(), *SMALL)
-    result = run("--epochs", "2", "--latent-dim", "7", "--resume", "--out", tmp_path, "--data-dir", mnist_dir(), *SMALL, check=False)
+    result = run(
+        "--epochs",
+        "2",
+        "--latent-dim",
+        "7",
+        "--resume",
+        "--out",
+        tmp_path,
+        "--data-dir",
+        mnist_dir(),
+        *SMALL,
+        check=False,
+    )
     assert result.returncode != 0 and "latent_dim: checkpoint 20, asked 7" in result.stderr
 
 
@@ -106,7 +148,18 @@ def test_cli_refuses_to_resume_with_another_architecture(tmp_path):
     [
         ["--inference", "wake-sleep"],
         ["--inference", "rws", "--num-particles", "3", "--ll-estimator", "ais", "--eval-points", "20"],
-        ["--inference", "mcem", "--latent-dim", "3", "--hidden-dims", "50", "--ll-estimator", "appendix-d", "--lr", "3e-3"],
+        [
+            "--inference",
+            "mcem",
+            "--latent-dim",
+            "3",
+            "--hidden-dims",
+            "50",
+            "--ll-estimator",
+            "appendix-d",
+            "--lr",
+            "3e-3",
+        ],
     ],
 )
 def test_cli_baselines_write_comparable_metrics(tmp_path, args):
@@ -127,7 +180,21 @@ def test_cli_baselines_write_comparable_metrics(tmp_path, args):
 
 @requires_mnist
 def test_cli_mcem_resumes_its_chains_exactly(tmp_path):
-    mcem = [*SMALL, "--inference", "mcem", "--latent-dim", "2", "--hidden-dims", "20", "--ll-estimator", "ais", "--lr", "3e-3", "--eval-points", "20"]
+    mcem = [
+        *SMALL,
+        "--inference",
+        "mcem",
+        "--latent-dim",
+        "2",
+        "--hidden-dims",
+        "20",
+        "--ll-estimator",
+        "ais",
+        "--lr",
+        "3e-3",
+        "--eval-points",
+        "20",
+    ]
     run("--epochs", "2", "--out", tmp_path / "a", "--data-dir", mnist_dir(), *mcem)
     run("--epochs", "1", "--out", tmp_path / "b", "--data-dir", mnist_dir(), *mcem)
     run("--epochs", "2", "--out", tmp_path / "b", "--data-dir", mnist_dir(), "--resume", *mcem)
@@ -154,7 +221,9 @@ def test_cli_guides_and_objectives_resume_exactly(tmp_path, args):
     run("--epochs", "1", "--out", tmp_path / "b", "--data-dir", mnist_dir(), *small)
     run("--epochs", "2", "--out", tmp_path / "b", "--data-dir", mnist_dir(), "--resume", *small)
     a, b = (json.loads((tmp_path / d / "metrics.json").read_text()) for d in "ab")
-    assert [(e["train_elbo"], e["test_elbo"]) for e in a["epochs"]] == [(e["train_elbo"], e["test_elbo"]) for e in b["epochs"]]
+    assert [(e["train_elbo"], e["test_elbo"]) for e in a["epochs"]] == [
+        (e["train_elbo"], e["test_elbo"]) for e in b["epochs"]
+    ]
     assert a["test_log_likelihood"]["value"] == b["test_log_likelihood"]["value"]
     assert all(-800 < e["test_elbo"] < 0 for e in a["epochs"]) and (tmp_path / "a" / "reconstructions.png").exists()
     if "full-vb" in args:  # the bound includes the weight KL's share, reported beside it
@@ -167,7 +236,16 @@ def test_cli_runs_data_parallel_under_torchrun_and_resumes_exactly(tmp_path):
     a run resumed after one epoch equal to an uninterrupted one (same world size and seed)."""
 
     def torchrun(*args):
-        command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", str(SCRIPT), *map(str, args)]
+        command = [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc-per-node",
+            "2",
+            str(SCRIPT),
+            *map(str, args),
+        ]
         result = subprocess.run(command, capture_output=True, text=True, timeout=600)
         assert result.returncode == 0, result.stderr[-3000:]
         return result
@@ -180,7 +258,9 @@ def test_cli_runs_data_parallel_under_torchrun_and_resumes_exactly(tmp_path):
     torchrun("--epochs", "2", "--out", tmp_path / "b", "--resume", *small)
     a, b = (json.loads((tmp_path / d / "metrics.json").read_text()) for d in "ab")
     assert [e["examples"] for e in a["epochs"]] == [600, 1200]
-    assert [(e["train_elbo"], e["test_elbo"]) for e in a["epochs"]] == [(e["train_elbo"], e["test_elbo"]) for e in b["epochs"]]
+    assert [(e["train_elbo"], e["test_elbo"]) for e in a["epochs"]] == [
+        (e["train_elbo"], e["test_elbo"]) for e in b["epochs"]
+    ]
     assert a["test_log_likelihood"]["value"] == b["test_log_likelihood"]["value"]
     assert sorted(p.name for p in (tmp_path / "a").iterdir()) == sorted(
         [".lock", "checkpoint.pt", "config.yaml", "metrics.json", "samples.png", "reconstructions.png", "elbo.png"]

@@ -2,9 +2,9 @@ import pyro.distributions as dist
 import pyro.poutine as poutine
 import pytest
 import torch
+from conftest import binary_data, tiny_model_and_guide
 from torch.distributions import kl_divergence
 
-from conftest import binary_data, tiny_model_and_guide
 from aevb.guides import DiagonalGaussianGuide, make_guide
 
 
@@ -30,12 +30,12 @@ def test_analytic_kl_matches_appendix_b_and_monte_carlo():
     guide = DiagonalGaussianGuide(data_dim=6, latent_dim=3, hidden_dim=8)
     q = guide.posterior(binary_data(4, 6))
     p = dist.Normal(torch.zeros(3), 1.0).to_event(1)
-    mu, var = q.base_dist.loc, q.base_dist.scale ** 2
-    appendix_b = -0.5 * (1 + var.log() - mu ** 2 - var).sum(-1)
+    mu, var = q.base_dist.loc, q.base_dist.scale**2
+    appendix_b = -0.5 * (1 + var.log() - mu**2 - var).sum(-1)
     torch.testing.assert_close(kl_divergence(q, p), appendix_b)
     z = q.rsample((200_000,))
     log_ratio = q.log_prob(z) - p.log_prob(z)
-    mc, se = log_ratio.mean(0), log_ratio.std(0) / 200_000 ** 0.5
+    mc, se = log_ratio.mean(0), log_ratio.std(0) / 200_000**0.5
     assert ((mc - appendix_b).abs() < 4 * se).all()
 
 

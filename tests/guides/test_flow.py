@@ -2,10 +2,10 @@
 
 import pytest
 import torch
-
 from conftest import binary_data
-from aevb.guides import make_guide
+
 from aevb import experiment as exp
+from aevb.guides import make_guide
 
 
 @pytest.mark.parametrize("flow_type", ["iaf", "planar", "radial"])

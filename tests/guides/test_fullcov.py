@@ -3,12 +3,12 @@
 import pyro
 import pyro.distributions as dist
 import torch
+from conftest import binary_data, correlated_linear_gaussian
 from torch.distributions import kl_divergence
 
-from conftest import binary_data, correlated_linear_gaussian
 from aevb.guides import make_guide
 from aevb.inference import AEVB
-from aevb.inference.evaluate import elbo_per_point
+from aevb.inference.estimators.elbo import elbo_per_point
 
 
 def test_scale_tril_is_lower_triangular_with_positive_diagonal():
@@ -22,7 +22,9 @@ def test_scale_tril_is_lower_triangular_with_positive_diagonal():
         guide.encoders["z"].head.bias[8:].fill_(0.5)
     q = guide.posterior(binary_data(5, 6))
     sigma = q.scale_tril.diagonal(dim1=-2, dim2=-1)
-    torch.testing.assert_close(q.scale_tril.tril(-1), 0.5 * torch.ones(4, 4).tril(-1) * sigma.unsqueeze(-2))  # (I + A) diag(σ)
+    torch.testing.assert_close(
+        q.scale_tril.tril(-1), 0.5 * torch.ones(4, 4).tril(-1) * sigma.unsqueeze(-2)
+    )  # (I + A) diag(σ)
 
 
 def test_registered_kl_matches_torch_mvn_kl_and_monte_carlo():
@@ -37,7 +39,7 @@ def test_registered_kl_matches_torch_mvn_kl_and_monte_carlo():
     torch.testing.assert_close(ours, kl_divergence(q, as_mvn))
     z = q.rsample((200_000,))
     log_ratio = q.log_prob(z) - p.log_prob(z)
-    mc, se = log_ratio.mean(0), log_ratio.std(0) / 200_000 ** 0.5
+    mc, se = log_ratio.mean(0), log_ratio.std(0) / 200_000**0.5
     assert ((mc - ours).abs() < 4 * se).all()
 
 
@@ -71,6 +73,8 @@ def test_fullcov_reaches_the_exact_posterior_and_diag_keeps_the_analytic_gap(cap
         fit_guide(truth, guide, train)
         gaps[name] = log_p - elbo_per_point(truth, guide, test, num_samples=200).mean().item()
     with capsys.disabled():
-        print(f"\nlog p(x) - ELBO: fullcov {gaps['fullcov']:.4f}, diag {gaps['diag']:.4f} (analytic {analytic_gap:.4f})")
+        print(
+            f"\nlog p(x) - ELBO: fullcov {gaps['fullcov']:.4f}, diag {gaps['diag']:.4f} (analytic {analytic_gap:.4f})"
+        )
     assert abs(gaps["fullcov"]) < 0.02
     assert abs(gaps["diag"] - analytic_gap) < 0.02

@@ -2,13 +2,13 @@
 
 import pytest
 import torch
-
 from conftest import binary_data, linear_gaussian_problem
+
 from aevb.data import Split
 from aevb.guides import make_guide
 from aevb.inference import AEVB, fit, make_optimizer
-from aevb.inference.evaluate import elbo_per_point
-from aevb.inference.refine import fitted_guide
+from aevb.inference.diagnostics.refine import fitted_guide
+from aevb.inference.estimators.elbo import elbo_per_point
 from aevb.models import BernoulliVAE
 
 
@@ -49,12 +49,20 @@ def test_fit_on_training_points_and_fresh_fit_on_test_points():
         p.requires_grad_(False)
     guide = make_guide("meanfield", data_dim=5, latent_dim=2, num_data=len(train))
     algorithm = AEVB(truth, guide)
-    fit(algorithm, make_optimizer("adam", guide.parameters(), 0.05, sparse_params=guide.sparse_parameters()),
-        Split(train, (1, 5)), epochs=300, batch_size=50, progress=False)
+    fit(
+        algorithm,
+        make_optimizer("adam", guide.parameters(), 0.05, sparse_params=guide.sparse_parameters()),
+        Split(train, (1, 5)),
+        epochs=300,
+        batch_size=50,
+        progress=False,
+    )
     log_p_train = truth.log_marginal(train).mean().item()
     trained = elbo_per_point(truth, guide, train, num_samples=100).mean().item()
     prior_start = elbo_per_point(truth, fitted_guide(truth, guide, test, steps=0), test, num_samples=100).mean().item()
-    fresh = elbo_per_point(truth, fitted_guide(truth, guide, test, steps=300, lr=0.2), test, num_samples=100).mean().item()
+    fresh = (
+        elbo_per_point(truth, fitted_guide(truth, guide, test, steps=300, lr=0.2), test, num_samples=100).mean().item()
+    )
     log_p_test = truth.log_marginal(test).mean().item()
     assert log_p_train - trained < 0.25
     assert log_p_test - prior_start > 10.0

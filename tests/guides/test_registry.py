@@ -4,17 +4,21 @@ local latent sites, with the model's shapes and the plate's N/M scale, and gives
 import pyro.poutine as poutine
 import pytest
 import torch
-
 from conftest import binary_data
-from aevb.guides import GUIDES, capabilities, make_guide
-from aevb.inference.evaluate import log_importance_weights
+
+from aevb.guides import GUIDES, guide_class, make_guide
+from aevb.inference.capabilities import capabilities
+from aevb.inference.estimators.weights import log_importance_weights
 from aevb.inference.latents import local_latent_sites
 from aevb.models import MODELS, ModelSpec, build_model
 from aevb.models.linear_gaussian import LinearGaussianModel, TwoLayerLinearGaussian
 
 SPEC = ModelSpec(data_dim=16, image_shape=(4, 4), latent_dim=3, hidden_dims=(8,))
-MODEL_FACTORIES = {**{name: (lambda name=name: build_model(name, SPEC)) for name in MODELS},
-                   "linear": lambda: LinearGaussianModel(16, 3), "linear, two layers": lambda: TwoLayerLinearGaussian(16, (3, 2))}
+MODEL_FACTORIES = {
+    **{name: (lambda name=name: build_model(name, SPEC)) for name in MODELS},
+    "linear": lambda: LinearGaussianModel(16, 3),
+    "linear, two layers": lambda: TwoLayerLinearGaussian(16, (3, 2)),
+}
 
 
 @pytest.mark.parametrize("guide_name", sorted(GUIDES))
@@ -39,10 +43,16 @@ def test_guide_samples_every_local_site_of_the_model_and_gives_finite_weights(gu
 @pytest.mark.parametrize("guide_name", sorted(GUIDES))
 def test_a_built_guide_has_the_capabilities_its_family_declares(guide_name):
     for flow_type in ("iaf", "planar"):
-        declared = capabilities(guide_name, flow_type)
+        declared = capabilities(guide_class(guide_name, flow_type=flow_type), "guide")
         guide = make_guide(guide_name, build_model("mlp", SPEC), num_data=40, flow_type=flow_type)
-        assert (guide.amortised, guide.analytic_kl, guide.density_anywhere, guide.per_point_state) == (
-            declared.amortised, declared.analytic_kl, declared.density_anywhere, declared.per_point_state)
+        assert capabilities(guide, "guide") == declared
+
+
+def test_flow_guides_declare_log_q_anywhere_by_their_type():
+    assert capabilities(guide_class("flow", flow_type="iaf"), "guide").density_anywhere
+    assert not capabilities(guide_class("flow", flow_type="planar"), "guide").density_anywhere
+    guide = make_guide("flow", build_model("mlp", SPEC), flow_type="radial")
+    assert not capabilities(guide, "guide").density_anywhere and capabilities(guide, "guide").amortised
 
 
 def test_unknown_guide_is_refused_with_the_choices():

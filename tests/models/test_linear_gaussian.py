@@ -1,7 +1,7 @@
 import pytest
 import torch
-
 from conftest import linear_gaussian_problem
+
 from aevb.models.linear_gaussian import LinearGaussianModel
 
 
@@ -43,7 +43,6 @@ def test_two_layer_closed_forms_match_the_program():
     closed-form marginal's mean and covariance."""
     import pyro
     import pyro.poutine as poutine
-
     from conftest import two_layer_problem
 
     from aevb.inference.latents import log_joint_per_point
@@ -67,11 +66,18 @@ def test_the_exact_posterior_guide_of_two_layers_gives_log_p_x():
     from conftest import two_layer_problem
 
     from aevb.guides.exact import ExactPosteriorGuide
-    from aevb.inference import evaluate
+    from aevb.inference import estimators
 
     model, _, x = two_layer_problem()
     exact = model.log_marginal(x)
-    torch.testing.assert_close(evaluate.log_likelihood_per_point(model, ExactPosteriorGuide(model), x, num_samples=10), exact, atol=1e-4, rtol=0)
-    torch.testing.assert_close(evaluate.elbo_per_point(model, ExactPosteriorGuide(model), x, num_samples=10), exact, atol=1e-4, rtol=0)
-    narrow = evaluate.elbo_per_point(model, ExactPosteriorGuide(model, scale=0.5), x, num_samples=1000)
+    torch.testing.assert_close(
+        estimators.log_likelihood_per_point(model, ExactPosteriorGuide(model), x, num_samples=10),
+        exact,
+        atol=1e-4,
+        rtol=0,
+    )
+    torch.testing.assert_close(
+        estimators.elbo_per_point(model, ExactPosteriorGuide(model), x, num_samples=10), exact, atol=1e-4, rtol=0
+    )
+    narrow = estimators.elbo_per_point(model, ExactPosteriorGuide(model, scale=0.5), x, num_samples=1000)
     assert (narrow < exact).all() and (exact - narrow).mean() > 0.5

@@ -1,0 +1,182 @@
+"""Declared capabilities: what a model, a guide, an algorithm or a log-likelihood estimator offers
+and needs, read one way (in the spirit of scikit-learn's estimator tags).
+
+Each role has one dataclass whose field defaults are *the* defaults of its declarations, in this
+one place. :func:`capabilities` returns the declarations of any object in a role: a class of the
+collection, an instance of one, or a user's own Pyro function or module that inherits nothing
+from the collection (it gets the defaults, which claim nothing it may not have).
+:func:`declare` sets declarations on such an object, checked by name and type::
+
+    def guide(x, *, num_data=None, index=None): ...
+    aevb.inference.declare(guide, amortised=True, density_anywhere=True)
+
+Every combination rule (:mod:`aevb.inference.rules`) and every refusal reads these dataclasses,
+never an attribute of its own and never a class's name, and names the missing declaration.
+The contract each role's program must follow is :mod:`aevb.inference.contracts`
+(docs/contracts.md).
+"""
+
+import inspect
+from dataclasses import dataclass, fields
+from typing import Callable, Optional
+
+
+@dataclass(frozen=True)
+class ModelCapabilities:
+    """What a model declares.
+
+    :param analytic_prior: every local site's prior is a fixed distribution (no latent parents),
+        so a guide with a closed-form KL to it can use estimator B (eq. 7).
+    """
+
+    analytic_prior: bool = False
+
+
+@dataclass(frozen=True)
+class GuideCapabilities:
+    """What a guide declares.
+
+    :param amortised: its local parameters come from an encoder, so it runs on data it was not
+        fitted to (dreamed data for wake-sleep, new test points).
+    :param analytic_kl: KL(q ‖ p) of every site has a closed form where the model's prior allows
+        (estimator B).
+    :param density_anywhere: log q can be evaluated at points it did not draw (AIS from the guide,
+        reweighted wake-sleep).
+    :param per_point_state: it keeps parameters per training point (sparse updates; no data
+        parallelism).
+    """
+
+    amortised: bool = False
+    analytic_kl: bool = False
+    density_anywhere: bool = False
+    per_point_state: bool = False
+
+
+@dataclass(frozen=True)
+class AlgorithmCapabilities:
+    """What a fitting algorithm declares (its step is the contract's; these say what it needs).
+
+    :param needs_guide: it trains a guide; without one no guide is built, and estimators that
+        sample from a guide cannot score the run.
+    :param needs_amortised_guide: it runs the guide on data it was not fitted to.
+    :param needs_density_anywhere: it evaluates log q at points the guide did not draw.
+    :param uses_estimator: it reads the SGVB estimator A or B (B needs closed-form KL).
+    :param min_particles: the fewest ``num_particles`` it works with.
+    :param supports_compile: its step is a fixed tensor computation per input shape, so the
+        compiled step (:mod:`aevb.inference.training.compile`) may trace it.
+    :param data_parallel: its state can be split across torch.distributed ranks.
+    :param infers_weights: it puts its own prior on the model's weights and infers them (so a
+        MAP prior on them does not apply).
+    :param train_metric: the name of the training metric its step's ``bound`` is.
+    :param train_metric_is_bound: that metric is a lower bound on the training points' log p(x)
+        (a step-size search may rank by it).
+    :param updates_per_batch: optimiser updates per minibatch.
+    :param begin_batch: optional ``begin_batch(x, *, num_data, index)``, run once per minibatch
+        before its updates (Monte Carlo EM's E-step).
+    :param diagnostics: optional ``diagnostics(num_data) -> dict`` of numbers of its own per epoch.
+    :param point_model: optional ``point_model()``: the model test numbers are computed with
+        (full VB's at q(θ)'s mean); without it, the algorithm's model.
+    """
+
+    needs_guide: bool = True
+    needs_amortised_guide: bool = False
+    needs_density_anywhere: bool = False
+    uses_estimator: bool = False
+    min_particles: int = 1
+    supports_compile: bool = False
+    data_parallel: bool = True
+    infers_weights: bool = False
+    train_metric: str = "train_elbo"
+    train_metric_is_bound: bool = True
+    updates_per_batch: int = 1
+    begin_batch: Optional[Callable] = None
+    diagnostics: Optional[Callable] = None
+    point_model: Optional[Callable] = None
+
+
+@dataclass(frozen=True)
+class EstimatorCapabilities:
+    """What a log-likelihood estimator declares.
+
+    :param needs_guide: it samples from q(z|x): a run without a guide cannot use it.
+    :param max_latent_size: the largest total size of a datapoint's latents it is valid for.
+    """
+
+    needs_guide: bool = False
+    max_latent_size: Optional[int] = None
+
+
+#: role → its declarations.
+ROLES = {
+    "model": ModelCapabilities,
+    "guide": GuideCapabilities,
+    "algorithm": AlgorithmCapabilities,
+    "estimator": EstimatorCapabilities,
+}
+#: declaration name → (role, field), for :func:`declare`.
+_FIELDS = {f.name: (role, f) for role, kind in ROLES.items() for f in fields(kind)}
+
+
+def _checked(value, f, owner) -> object:
+    """``value`` of declaration ``f`` if it has the declared type, else a one-line TypeError."""
+    plain = {bool: (bool,), int: (int,), str: (str,), Optional[int]: (int, type(None))}.get(f.type)
+    if plain is not None:
+        ok = isinstance(value, plain) and (bool in plain or not isinstance(value, bool))
+    else:  # an optional hook
+        ok = value is None or callable(value)
+    if not ok:
+        wanted = " or ".join(t.__name__ for t in plain) if plain else "callable or None"
+        raise TypeError(
+            f"{describe(owner)} declares {f.name} = {value!r}, which is not a {wanted} "
+            f"(a declaration is a plain value, e.g. a class attribute)"
+        )
+    return value
+
+
+def capabilities(obj, role: str):
+    """The declarations of ``obj`` in ``role`` (``"model"``, ``"guide"``, ``"algorithm"`` or
+    ``"estimator"``): each one the object declares (an attribute of that name, on the object or its
+    class), else the role's default (see the dataclasses above). Works for any object, also one that
+    inherits nothing from the collection. A declaration of the wrong type raises a TypeError."""
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {sorted(ROLES)}, got {role!r}")
+    kind = ROLES[role]
+    # The one place declarations are probed: every rule reads the dataclass this returns.
+    return kind(**{f.name: _checked(getattr(obj, f.name, f.default), f, obj) for f in fields(kind)})
+
+
+def declare(obj, **declarations):
+    """Set declarations on ``obj`` (a user's Pyro function, module or algorithm) and return it.
+    Each name must be a declaration of some role (see the dataclasses above) with a value of its type."""
+    for name, value in declarations.items():
+        if name not in _FIELDS:
+            raise ValueError(f"{name!r} is not a declaration; known: {', '.join(sorted(_FIELDS))}")
+        _checked(value, _FIELDS[name][1], obj)
+        try:
+            setattr(obj, name, value)
+        except AttributeError:
+            raise TypeError(
+                f"cannot set {name} on {describe(obj)}: wrap it in a function or module and declare it there"
+            ) from None
+    return obj
+
+
+def describe(obj) -> str:
+    """A short name for ``obj`` in a message: a class's or function's name, or an instance's class."""
+    if obj is None:
+        return "none"
+    if inspect.isclass(obj) or inspect.isfunction(obj) or inspect.ismethod(obj):
+        return obj.__qualname__
+    return type(obj).__name__
+
+
+__all__ = [
+    "ROLES",
+    "AlgorithmCapabilities",
+    "EstimatorCapabilities",
+    "GuideCapabilities",
+    "ModelCapabilities",
+    "capabilities",
+    "declare",
+    "describe",
+]

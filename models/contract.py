@@ -1,0 +1,67 @@
+"""The model contract's pieces every model of the collection shares: the ``"data"`` plate and the
+description of a local latent site that guides build their encoders from.
+
+**A model** (the contract, :class:`aevb.inference.contracts.Model`; docs/contracts.md) is a Pyro
+program ``model(x, *, num_data, index=None)`` that samples any number of local latent sites inside
+the ``"data"`` plate (:func:`data_plate`), may sample global sites outside it (full VB), and observes
+``"x"``. Because the plate carries the full data-set size ``num_data`` while ``x`` holds a minibatch
+of ``M`` rows, every log-density in the trace is scaled by ``N / M``: any Pyro ELBO of the program is
+the minibatch estimator of the full-data bound, eq. (8).
+
+Beyond the program, a model of the collection offers what its guides need to build an encoder:
+``data_dim`` (x has shape ``(batch, data_dim)``) and ``local_sites``, one :class:`LocalSite` per
+local latent site in the order a guide samples them (the reverse of the generative order: from the
+data up). What it *declares* (``analytic_prior``) is read by :mod:`aevb.inference.capabilities`.
+"""
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import pyro
+import torch
+
+from .networks import MLPBody
+
+
+def data_plate(x: torch.Tensor, num_data, index):
+    """The ``"data"`` plate shared by every model and guide of the collection.
+
+    ``index`` holds the rows of ``x`` in the full data set (a guide with per-datapoint
+    parameters reads it); by default the rows are ``0..M-1``. Passing the subsample
+    explicitly, instead of ``subsample_size``, keeps Pyro from drawing a random
+    permutation of ``num_data`` indices on every step that nobody would use.
+    """
+    if x.dim() != 2:
+        raise ValueError(f"x must be a matrix of shape (batch, data_dim), got shape {tuple(x.shape)}")
+    batch = x.shape[0]
+    if num_data is None:
+        num_data = batch
+    if not isinstance(num_data, int) or num_data < batch:
+        raise ValueError(f"num_data must be an integer >= the batch size {batch}, got {num_data!r}")
+    if index is None:
+        index = torch.arange(batch, device=x.device)
+    elif index.shape != (batch,):
+        raise ValueError(f"index must have shape ({batch},), got {tuple(index.shape)}")
+    return pyro.plate("data", num_data, subsample=index)
+
+
+@dataclass(frozen=True)
+class LocalSite:
+    """A local latent site as a guide sees it.
+
+    :param name: the site's name in the model.
+    :param size: its size per datapoint (a vector: event shape ``(size,)``).
+    :param inputs: what q conditions it on: ``"x"`` and/or sites sampled before it by the guide.
+    :param body: ``body(in_dim) -> nn.Module`` with an ``out_dim``: the encoder network from the
+        concatenated inputs to the features a guide family's head reads (the guide initialises it).
+    """
+
+    name: str
+    size: int
+    inputs: tuple = ("x",)
+    body: Callable = field(default=None, compare=False)
+
+
+def mlp_body(hidden_dims) -> Callable:
+    """A :class:`LocalSite` body: the tanh layers ``hidden_dims`` (Appendix C.2's encoder)."""
+    return lambda in_dim: MLPBody(in_dim, hidden_dims)
