@@ -206,18 +206,22 @@ def expected_errors() -> tuple:
 
 def run(main, argv=None, *, interrupted: str = "interrupted") -> int:
     """Run ``main(argv)`` as a program: 0 when it returns; on bad input one line on stderr and
-    status 2 (the command line) or 1 (anything else); 130 on Ctrl-C with the message of an
-    :class:`Interrupted` or else ``interrupted``; on running out of memory, one line. Unexpected
-    exceptions (bugs) keep their traceback."""
+    status 2 (the command line) or 1 (anything else); 130 on Ctrl-C and 143 on SIGTERM, each with
+    the message of an :class:`Interrupted` (what was saved) or else ``interrupted``: SIGTERM stops
+    the program the way Ctrl-C does; on running out of memory, one line. Unexpected exceptions
+    (bugs) keep their traceback."""
     from .inference.training import distributed
     from .inference.training.loop import interrupt_requested
 
-    def on_ctrl_c(signum, frame):
+    received = []
+
+    def on_signal(signum, frame):
+        received.append(signum)
         interrupt_requested.set()  # in case the exception below lands in a finaliser and is dropped
         raise KeyboardInterrupt
 
     installed = threading.current_thread() is threading.main_thread()  # signal handlers live in the main thread
-    previous = signal.signal(signal.SIGINT, on_ctrl_c) if installed else None
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)} if installed else {}
     try:
         main(argv)
         return 0
@@ -226,7 +230,7 @@ def run(main, argv=None, *, interrupted: str = "interrupted") -> int:
         return 2
     except KeyboardInterrupt as e:
         print(str(e) if isinstance(e, Interrupted) and str(e) else interrupted, file=sys.stderr)
-        return 130
+        return 143 if signal.SIGTERM in received else 130
     except expected_errors() as e:
         print(f"error: {one_line(e)}", file=sys.stderr)
         return 1
@@ -241,6 +245,7 @@ def run(main, argv=None, *, interrupted: str = "interrupted") -> int:
         return 1
     finally:
         interrupt_requested.clear()
-        if installed:
-            signal.signal(signal.SIGINT, previous if previous is not None else signal.default_int_handler)
+        for signum, handler in previous.items():
+            fallback = signal.default_int_handler if signum == signal.SIGINT else signal.SIG_DFL
+            signal.signal(signum, handler if handler is not None else fallback)
         distributed.shutdown()

@@ -25,6 +25,13 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable, Optional, Sequence
 
+#: The largest integer any key accepts: the largest tensor dimension torch indexes with 32-bit sizes.
+MAX_INT = 2**31 - 1
+
+
+#: The metavars of options that name a path, and what they name (an empty name is refused).
+PATH_METAVARS = {"DIR": "folder", "FILE": "file", "PATH": "file or folder"}
+
 
 class ConfigError(ValueError):
     """A configuration value, file or flag is not acceptable; the message says which and why."""
@@ -116,6 +123,8 @@ class Option:
             ):
                 raise ConfigError(f"{name} must be an integer, got {given!r}")
             value = int(value)
+            if abs(value) > MAX_INT:  # every integer key sizes or counts something a tensor holds
+                raise ConfigError(f"{name} must be at most {MAX_INT} in size, got {value}")
         elif kind is float:
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise ConfigError(f"{name} must be a number, got {value!r}")
@@ -124,6 +133,8 @@ class Option:
                 raise ConfigError(f"{name} must be a finite number, got {given!r}")
         elif not isinstance(value, str):
             raise ConfigError(f"{name} must be a string, got {value!r}")
+        elif self.metavar in PATH_METAVARS and not value.strip():
+            raise ConfigError(f"{name} must name a {PATH_METAVARS[self.metavar]}, got an empty name")
         if self.low is not None and (value <= self.low if self.open_low else value < self.low):
             bound = f"greater than {self.low:g}" if self.open_low else f"at least {self.low:g}"
             raise ConfigError(f"{name} must be {bound}, got {value!r}")
@@ -406,6 +417,9 @@ def validate(values: dict, allowed=None, where: str = "configuration", table: di
     included; and, with ``allowed``, restricted to those keys); returns the converted values. Raises
     :class:`ConfigError` naming the key."""
     table = TABLE if table is None else table
+    odd = [k for k in values if not isinstance(k, str)]
+    if odd:
+        raise ConfigError(f"the {where} has keys that are not names: {', '.join(map(repr, odd[:3]))}")
     unknown = [k for k in values if k not in table or (allowed is not None and k not in allowed)]
     if unknown:
         hint = "" if allowed is None else f"; this program reads {', '.join(sorted(allowed))}"
@@ -428,6 +442,8 @@ def load_file(path) -> dict:
         text = path.read_text()
     except OSError as e:
         raise ConfigError(f"cannot read the configuration file {path}: {e.strerror or e}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"the configuration file {path} is not a text file (YAML or JSON)") from None
     try:
         values = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
     except (ValueError, yaml.YAMLError) as e:

@@ -309,8 +309,16 @@ def resume_config(checkpoint_path, overrides: dict) -> dict:
     applied; raises :class:`CheckpointError` when they change a key outside :data:`RESUMABLE`
     (e.g. another latent size): that would not continue the same run."""
     stored = stored_config(checkpoint_path)
-    wanted = resolve_run_config({**stored, **overrides})
-    clashes = {k: (stored[k], wanted[k]) for k in overrides if k not in RESUMABLE and stored[k] != wanted[k]}
+    try:
+        wanted = resolve_run_config({**stored, **overrides})
+    except ValueError:
+        # a key that may not change was changed: say that, not what the changed key cannot combine with
+        given = cfg.validate(migrate(overrides), cfg.RUN_KEYS, where="run configuration")
+        clashes = {k: (stored[k], v) for k, v in given.items() if k not in RESUMABLE and stored[k] != v}
+        if not clashes:
+            raise
+    else:
+        clashes = {k: (stored[k], wanted[k]) for k in overrides if k not in RESUMABLE and stored[k] != wanted[k]}
     if clashes:
         listed = ", ".join(f"{k}: checkpoint {a!r}, asked {b!r}" for k, (a, b) in sorted(clashes.items()))
         raise CheckpointError(f"cannot resume {checkpoint_path} with a different configuration ({listed})")

@@ -9,16 +9,15 @@ process is removed when its folder is next opened (:mod:`aevb.folder`).
 import contextlib
 import json
 import os
-import tempfile
 from pathlib import Path
 
-from .inference.training.checkpoint import TEMP_SUFFIX  # the one suffix of every temporary file the collection writes
+# the one suffix of every temporary file the collection writes, and the one way to make such a file
+from .inference.training.checkpoint import TEMP_SUFFIX, temporary_file
 
 
 def temporary_beside(path) -> tuple:
-    """An open descriptor and the path of a new temporary file in ``path``'s folder."""
-    path = Path(path)
-    return tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
+    """An open descriptor and the path of a new temporary file in ``path``'s folder (its mode follows the umask)."""
+    return temporary_file(path)
 
 
 @contextlib.contextmanager
@@ -62,10 +61,24 @@ def write_json(path, obj) -> None:
     write_text(path, json.dumps(obj, indent=2))
 
 
-def read_json(path):
-    """The JSON in ``path``, or None when there is no such file."""
+def read_json(path, kind: type = dict):
+    """The JSON object in ``path``, or None when there is no such file; a file that is not JSON, or
+    holds another kind of value than ``kind``, raises a ValueError naming the file (one line)."""
     path = Path(path)
-    return json.loads(path.read_text()) if path.is_file() else None
+    if not path.is_file():
+        return None
+    try:
+        value = json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ValueError(
+            f"{path} is not valid JSON ({str(e).splitlines()[0]}): move it away or start again (--overwrite)"
+        ) from None
+    if not isinstance(value, kind):
+        raise ValueError(
+            f"{path} must hold a JSON {'object' if kind is dict else kind.__name__}, got {type(value).__name__}: "
+            "move it away or start again (--overwrite)"
+        )
+    return value
 
 
 def save_torch(obj, path) -> None:
@@ -74,3 +87,6 @@ def save_torch(obj, path) -> None:
 
     with atomic_path(path) as tmp:
         torch.save(obj, tmp)
+
+
+__all__ = ["TEMP_SUFFIX", "atomic_path", "read_json", "save_torch", "temporary_beside", "write_json", "write_text"]

@@ -6,16 +6,25 @@ Every program that writes into ``--out`` opens it through :class:`RunFolder`:
   second program started into the same folder is refused with one line naming the holder. The
   kernel drops the lock when its process ends in any way (``kill -9`` included), so a dead
   run's lock is taken over by the next run at once, with no stale-lock guesswork;
+* **a run owns only what it wrote**: a folder the collection writes into carries a marker,
+  ``DIR/.aevb-run``, written (atomically) before anything else. A folder that is not empty and has
+  no marker holds someone else's files: it is refused with one line naming them, whatever the
+  flags (a run folder of an earlier version, which has no marker, is adopted when the program
+  recognises the run in it). ``--out`` must name a folder: an empty name, or a file, is refused;
 * **nothing overwritten by surprise**: a folder that holds a run is refused unless the program
   was asked to ``--resume`` it or to ``--overwrite`` it (which deletes the run's own files
   first, and nothing else);
-* **no debris**: temporary files a killed run left behind (``*.aevb-tmp``, the names
-  :mod:`aevb.files` and :mod:`aevb.inference.training.checkpoint` write through) are removed when the
-  folder is opened; with the lock held, nothing else can be writing them.
+* **no debris**: temporary files a killed run left behind (``.NAME.RANDOM.aevb-tmp``, the names
+  :mod:`aevb.files` and :mod:`aevb.inference.training.checkpoint` write through) are removed when
+  the folder is opened, but only its own: those of the folder's outputs (``NAME`` one of them), in
+  the folder itself and inside the output folders it owns (``runs/``, ``pairs/``), never in another
+  folder below it, where another run may be writing. With the lock held, no other run of the
+  collection writes into the folder itself.
 """
 
 import datetime
 import errno
+import fnmatch
 import os
 import shutil
 from pathlib import Path
@@ -25,9 +34,13 @@ try:
 except ImportError:  # not POSIX: no locking (said in docs/reliability.md)
     fcntl = None
 
-from .files import TEMP_SUFFIX
+from .files import TEMP_SUFFIX, write_text
 
 LOCK = ".lock"
+#: The marker of a folder the collection writes into (see the module docstring).
+MARKER = ".aevb-run"
+#: The names in an owned folder that are the collection's bookkeeping, not a run's outputs.
+BOOKKEEPING = (LOCK, MARKER)
 
 
 class FolderError(ValueError):
@@ -52,6 +65,8 @@ class RunFolder:
     ):
         if resume and overwrite:
             raise FolderError("--resume continues the run in --out and --overwrite replaces it: give one of them")
+        if not str(path).strip():
+            raise FolderError("--out must name a folder, got an empty name")
         self.path, self.holds, self.outputs = Path(path), holds, tuple(outputs)
         self.resume, self.overwrite, self.resumable = resume, overwrite, resumable
         self.fd = None
@@ -61,8 +76,9 @@ class RunFolder:
         self._create()
         self._lock()
         try:
-            self.removed = clean_temporary_files(self.path)
             held = self.holds(self.path) if self.holds is not None else None
+            self._claim(held)
+            self.removed = clean_temporary_files(self.path, self.outputs)
             if held and self.overwrite:
                 self._delete_outputs()
             elif held and not self.resume:
@@ -115,16 +131,50 @@ class RunFolder:
             os.close(self.fd)
             self.fd = None
 
+    def _claim(self, held):
+        """Refuse a folder holding files the collection did not write; mark it as the collection's."""
+        marker = self.path / MARKER
+        if marker.is_file():
+            return
+        foreign = sorted(
+            p.name for p in self.path.iterdir() if p.name not in BOOKKEEPING and not p.name.endswith(TEMP_SUFFIX)
+        )
+        if foreign and not held:
+            listed = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+            raise FolderError(
+                f"{self.path} holds files this collection did not write ({listed}) and no {MARKER} marker: "
+                "choose an empty or new --out (a run folder of an earlier version: create an empty "
+                f"{self.path / MARKER} to claim it)"
+            )
+        write_text(marker, "a folder written by the aevb collection: it owns only the files it wrote here\n")
+
     def _delete_outputs(self):
         for pattern in self.outputs:
             for target in self.path.glob(pattern):
                 shutil.rmtree(target) if target.is_dir() else target.unlink()
 
 
-def clean_temporary_files(path) -> list:
-    """Remove the temporary files (``*.aevb-tmp``) below ``path`` that a killed run left; returns them."""
+def own_temporary_files(path, outputs=()) -> list:
+    """The temporary files a killed run of this folder left (see the module docstring): the
+    ``.NAME.RANDOM.aevb-tmp`` of the folder's outputs and bookkeeping, in the folder itself and
+    anywhere inside the output folders it owns; nothing in another folder below it."""
+    path = Path(path)
+    found = []
+    for leftover in path.glob(f".*{TEMP_SUFFIX}"):
+        target = leftover.name[1:].rsplit(".", 2)[0]  # .NAME.RANDOM.aevb-tmp -> NAME
+        if target in BOOKKEEPING or any(fnmatch.fnmatch(target, pattern) for pattern in outputs):
+            found.append(leftover)
+    for pattern in outputs:
+        for owned in path.glob(pattern):
+            if owned.is_dir() and not owned.is_symlink():
+                found.extend(owned.rglob(f"*{TEMP_SUFFIX}"))
+    return found
+
+
+def clean_temporary_files(path, outputs=()) -> list:
+    """Remove :func:`own_temporary_files` of ``path``; returns them."""
     removed = []
-    for leftover in Path(path).rglob(f"*{TEMP_SUFFIX}"):
+    for leftover in own_temporary_files(path, outputs):
         try:
             leftover.unlink()
             removed.append(leftover)

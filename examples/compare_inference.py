@@ -20,6 +20,11 @@ column, e.g. ``iwae:5``) with the same seed, data order and budget (--epochs, or
 Runs data-parallel unchanged under ``torchrun --nproc-per-node K`` (see docs/distributed.md).
 """
 
+if __name__ == "__main__":  # Ctrl-C and SIGTERM from the first instruction: one line (aevb/startup.py)
+    from aevb import startup
+
+    startup.guard()
+
 import contextlib
 import csv
 import errno

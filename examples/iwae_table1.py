@@ -22,6 +22,11 @@ interrupted sweep, and a larger --stages continues finished rows. Writes into --
 (the results beside Burda et al.'s numbers), learning_curves.png and .pdf.
 """
 
+if __name__ == "__main__":  # Ctrl-C and SIGTERM from the first instruction: one line (aevb/startup.py)
+    from aevb import startup
+
+    startup.guard()
+
 import sys
 import time
 from pathlib import Path

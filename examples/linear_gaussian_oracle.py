@@ -14,6 +14,11 @@ exact answer, each with the HMC mass-matrix adaptation and without it (the estim
 were before 2026-11-24), on 100 points; (4) the two-layer model z₂ → z₁ → x on 20 test points.
 """
 
+if __name__ == "__main__":  # Ctrl-C and SIGTERM from the first instruction: one line (aevb/startup.py)
+    from aevb import startup
+
+    startup.guard()
+
 import sys
 from pathlib import Path
 

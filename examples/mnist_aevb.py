@@ -21,6 +21,11 @@ paper's Figure 4); with --tensorboard DIR also TensorBoard event files. All numb
 per datapoint.
 """
 
+if __name__ == "__main__":  # Ctrl-C and SIGTERM from the first instruction: one line (aevb/startup.py)
+    from aevb import startup
+
+    startup.guard()
+
 import contextlib
 import sys
 import time

@@ -28,6 +28,11 @@ run's checkpoint and curve.json; running the same command again resumes an inter
 and reads back finished runs.
 """
 
+if __name__ == "__main__":  # Ctrl-C and SIGTERM from the first instruction: one line (aevb/startup.py)
+    from aevb import startup
+
+    startup.guard()
+
 import math
 import sys
 

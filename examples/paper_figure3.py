@@ -28,6 +28,11 @@ it there. Writes metrics.json, figure3.png, figure3.pdf and runs/N_METHOD/ into 
 command resumes an interrupted sweep.
 """
 
+if __name__ == "__main__":  # Ctrl-C and SIGTERM from the first instruction: one line (aevb/startup.py)
+    from aevb import startup
+
+    startup.guard()
+
 import sys
 
 from aevb import cli, curves

@@ -14,6 +14,11 @@ wall time) and runs/nzK/ (checkpoint, curve.json and the decoded images as image
 same command resumes and reads back finished runs.
 """
 
+if __name__ == "__main__":  # Ctrl-C and SIGTERM from the first instruction: one line (aevb/startup.py)
+    from aevb import startup
+
+    startup.guard()
+
 import sys
 from pathlib import Path
 

@@ -10,6 +10,11 @@ plain IS log-likelihoods. For an MCEM checkpoint (no guide) its own HMC sampler 
 chains instead. Writes posterior.nc, guide.nc, summary.csv, report.md and PNG figures.
 """
 
+if __name__ == "__main__":  # Ctrl-C and SIGTERM from the first instruction: one line (aevb/startup.py)
+    from aevb import startup
+
+    startup.guard()
+
 import sys
 import warnings
 from pathlib import Path

@@ -116,7 +116,7 @@ def _algorithm_rules(a, model, guide, names, *, num_particles, sgvb, map_prior, 
         return
     if not a.needs_guide:
         if guide is not None:
-            raise CombinationError(f"{alg} does not declare needs_guide (it fits no encoder); build it without a guide")
+            raise CombinationError(f"{alg} declares needs_guide = False (it fits no encoder); build it without a guide")
         return
     if guide is None:
         raise CombinationError(f"{alg} declares needs_guide, and no guide was given")

@@ -1,18 +1,8 @@
-"""The model contract's pieces every model of the collection shares: the ``"data"`` plate and the
-description of a local latent site that guides build their encoders from.
-
-**A model** (the contract, :class:`aevb.inference.contracts.Model`; docs/contracts.md) is a Pyro
-program ``model(x, *, num_data, index=None)`` that samples any number of local latent sites inside
-the ``"data"`` plate (:func:`data_plate`), may sample global sites outside it (full VB), and observes
-``"x"``. Because the plate carries the full data-set size ``num_data`` while ``x`` holds a minibatch
-of ``M`` rows, every log-density in the trace is scaled by ``N / M``: any Pyro ELBO of the program is
-the minibatch estimator of the full-data bound, eq. (8).
-
-Beyond the program, a model of the collection offers what its guides need to build an encoder:
-``data_dim`` (x has shape ``(batch, data_dim)``) and ``local_sites``, one :class:`LocalSite` per
-local latent site in the order a guide samples them (the reverse of the generative order: from the
-data up). What it *declares* (``analytic_prior``) is read by :mod:`aevb.inference.capabilities`.
-"""
+"""The pieces of the model contract (docs/contracts.md, :class:`aevb.inference.contracts.Model`) that
+the collection's models share: the ``"data"`` plate every model and guide samples its local sites in
+(:func:`data_plate`), and :class:`LocalSite`, the description of a local latent site that guides build
+their encoders from (a model of the collection lists them in ``local_sites``, in the order a guide
+samples them: from the data up)."""
 
 from dataclasses import dataclass, field
 from typing import Callable

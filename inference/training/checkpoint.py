@@ -1,5 +1,7 @@
 """Checkpoints: plain dictionaries of tensors and simple values, written atomically, loaded without running code."""
 
+import errno
+import math
 import os
 import pickle
 import random
@@ -14,6 +16,17 @@ FORMAT = "aevb-pyro-checkpoint/1"
 #: The suffix of every temporary file the collection writes; a killed run's are removed when its
 #: folder is next opened (:mod:`aevb.folder`).
 TEMP_SUFFIX = ".aevb-tmp"
+
+
+def temporary_file(path) -> tuple:
+    """``(descriptor, path)`` of a new temporary file beside ``path`` (``.NAME.RANDOM.aevb-tmp``),
+    with the mode a file created under the process's umask gets (``mkstemp`` would give 0600)."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
+    umask = os.umask(0o022)  # read the umask (the only way), and put it back at once
+    os.umask(umask)
+    os.fchmod(fd, 0o666 & ~umask)
+    return fd, tmp
 
 
 class CheckpointError(RuntimeError):
@@ -47,7 +60,7 @@ def save_checkpoint(path, state: dict) -> None:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
+    fd, tmp = temporary_file(path)
     try:
         with os.fdopen(fd, "wb") as f:
             torch.save({"format": FORMAT, **state}, f)
@@ -61,8 +74,11 @@ def save_checkpoint(path, state: dict) -> None:
         cause = error.__context__
         while cause is not None and not isinstance(cause, OSError):
             cause = cause.__context__
-        if isinstance(error, RuntimeError) and cause is not None:
-            raise cause from None
+        failure = cause if isinstance(error, RuntimeError) and cause is not None else error
+        if isinstance(failure, OSError) and not failure.filename:  # say which file the write failed on
+            raise OSError(failure.errno, failure.strerror or str(failure), str(path)) from None
+        if failure is not error:
+            raise failure from None
         raise
 
 
@@ -141,6 +157,20 @@ class Checkpointer:
         self.path, self.modules, self.optimizer, self.config = Path(path), modules, optimizer, config
 
     def save(self, state: TrainState) -> None:
+        """Write the checkpoint after ``state.epoch``; a failed write (a full disk) says which file it was
+        and which checkpoint is kept, in one line."""
+        try:
+            self._save(state)
+        except OSError as e:
+            kept = (
+                f"the checkpoint after epoch {state.epoch - 1} in it is kept"
+                if self.path.is_file()
+                else "no checkpoint had been written yet"
+            )
+            full = " (the disk is full)" if e.errno == errno.ENOSPC else ""
+            raise CheckpointError(f"cannot write {e.filename or self.path}: {e.strerror or e}{full}; {kept}") from None
+
+    def _save(self, state: TrainState) -> None:
         save_checkpoint(
             self.path,
             {
@@ -181,6 +211,34 @@ class Checkpointer:
             raise CheckpointError(f"{self.path} does not match this model/guide/optimiser: {first}") from None
         for module in self.modules.values():
             module.to(device)
-        return TrainState(
-            epoch=int(checkpoint["epoch"]), history=list(checkpoint["history"]), reference=checkpoint.get("reference")
+        return validated_state(checkpoint, self.path)
+
+
+#: The most epochs a checkpoint may claim (a guard against a damaged or crafted file).
+MAX_EPOCHS = 10**6
+
+
+def validated_state(checkpoint: dict, path) -> TrainState:
+    """The run's state in ``checkpoint``, each field checked as strictly as a flag: ``epoch`` an integer
+    in [0, MAX_EPOCHS], ``history`` one record (a mapping) per finished epoch numbered 1..epoch, and
+    ``reference`` None or a finite number. Raises :class:`CheckpointError` naming the file and field."""
+
+    def bad(field: str, why: str):
+        return CheckpointError(
+            f"{path}: {field} {why}; the file is damaged or not one of ours: start again (--overwrite)"
         )
+
+    epoch, history, reference = checkpoint.get("epoch"), checkpoint.get("history"), checkpoint.get("reference")
+    if isinstance(epoch, bool) or not isinstance(epoch, int) or not 0 <= epoch <= MAX_EPOCHS:
+        raise bad("epoch", f"must be an integer between 0 and {MAX_EPOCHS}, got {epoch!r}")
+    if not isinstance(history, list) or not all(isinstance(record, dict) for record in history):
+        raise bad("history", f"must be a list of per-epoch records, got {type(history).__name__}")
+    numbers = [record.get("epoch") for record in history]
+    if numbers != list(range(1, epoch + 1)):
+        shown = numbers if len(numbers) <= 6 else [*numbers[:3], "...", *numbers[-2:]]
+        raise bad("history", f"must hold the records of epochs 1..{epoch}, got epochs {shown}")
+    if reference is not None and (
+        isinstance(reference, bool) or not isinstance(reference, (int, float)) or not math.isfinite(reference)
+    ):
+        raise bad("reference", f"must be a finite number or null, got {reference!r}")
+    return TrainState(epoch=epoch, history=list(history), reference=reference)

@@ -75,3 +75,31 @@ def test_files_round_trip_and_a_metrics_file_gives_its_configuration(tmp_path):
         cfg.load_file(tmp_path / "list.yaml")
     with pytest.raises(cfg.ConfigError, match="cannot read the configuration file"):
         cfg.load_file(tmp_path / "missing.yaml")
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("1: 2\nepochs: 3\n", "has keys that are not names: 1"),  # mixed key types: no TypeError while sorting
+        ("latent_dim: 3000000000\n", "latent_dim must be at most 2147483647 in size"),
+    ],
+)
+def test_a_config_file_is_validated_as_strictly_as_a_flag(tmp_path, text, message):
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    with pytest.raises(cfg.ConfigError, match=message):
+        cfg.validate(cfg.load_file(path))
+
+
+def test_a_binary_config_file_is_named_in_its_error(tmp_path):
+    path = tmp_path / "weights.yaml"
+    path.write_bytes(bytes(range(256)))
+    with pytest.raises(cfg.ConfigError, match=f"the configuration file {path} is not a text file"):
+        cfg.load_file(path)
+
+
+def test_every_integer_key_has_a_range_a_tensor_can_hold():
+    for option in cfg.OPTIONS:
+        if option.type is int:
+            with pytest.raises(cfg.ConfigError, match="at most 2147483647"):
+                option.validate([2**40] if option.many else 2**40)

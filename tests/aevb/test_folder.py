@@ -10,7 +10,8 @@ import sys
 import pytest
 
 from aevb.files import TEMP_SUFFIX, atomic_path, write_json, write_text
-from aevb.folder import FolderError, RunFolder
+from aevb.folder import MARKER, FolderError, RunFolder
+from aevb.inference.training.checkpoint import save_checkpoint
 
 
 def holds_a_run(folder):
@@ -99,17 +100,73 @@ def test_an_unwritable_folder_gives_one_line(tmp_path):
 
 
 def test_temporary_files_of_a_killed_run_are_removed_when_the_folder_is_opened(tmp_path):
+    """Only the folder's own leftovers: its outputs' temporary files, in the folder and inside the
+    output folders it owns; not another run's in a folder below it, not a temporary name of a file
+    that is none of its outputs."""
+    (tmp_path / MARKER).write_text("")  # a folder this collection writes into
     leftovers = [
         tmp_path / f".checkpoint.pt.x1y2{TEMP_SUFFIX}",
         tmp_path / "runs" / "a" / f".curve.json.abc{TEMP_SUFFIX}",
     ]
-    for path in leftovers:
+    others = [
+        tmp_path / "child" / f".checkpoint.pt.inflight{TEMP_SUFFIX}",  # a run training in nest/child
+        tmp_path / f".notes.txt.abc{TEMP_SUFFIX}",
+    ]
+    for path in leftovers + others:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("half")
     (tmp_path / "keep.tmp").write_text("not ours")
-    with RunFolder(tmp_path) as folder:
+    with RunFolder(tmp_path, outputs=("checkpoint.pt", "runs")) as folder:
         assert sorted(folder.removed) == sorted(leftovers)
-    assert not any(p.exists() for p in leftovers) and (tmp_path / "keep.tmp").exists()
+    assert (
+        not any(p.exists() for p in leftovers) and all(p.exists() for p in others) and (tmp_path / "keep.tmp").exists()
+    )
+
+
+def test_a_folder_of_someone_elses_files_is_refused_whatever_the_flags_and_left_as_it_was(tmp_path):
+    mine = {"config.yaml": "my: settings\n", "samples.png": "my picture"}
+    for name, text in mine.items():
+        (tmp_path / name).write_text(text)
+        os.chmod(tmp_path / name, 0o644)
+    for flags in ({}, {"overwrite": True}, {"resume": True}):
+        with pytest.raises(
+            FolderError, match=r"holds files this collection did not write \(config.yaml, samples.png\)"
+        ):
+            with RunFolder(tmp_path, holds=lambda p: None, outputs=("config.yaml", "samples.png"), **flags):
+                pass
+    assert {p.name: (p.read_text(), p.stat().st_mode & 0o777) for p in tmp_path.iterdir() if p.name != ".lock"} == {
+        name: (text, 0o644) for name, text in mine.items()
+    }
+    assert not (tmp_path / MARKER).exists()
+
+
+def test_an_empty_folder_is_claimed_and_a_run_folder_of_an_earlier_version_is_adopted(tmp_path):
+    with RunFolder(tmp_path / "new"):
+        assert (tmp_path / "new" / MARKER).is_file()
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / "checkpoint.pt").write_text("a run of an earlier version (no marker)")
+    with RunFolder(old, holds=lambda p: "a partial run (1 of 2 epochs)", resume=True):
+        assert (old / MARKER).is_file()
+
+
+def test_out_must_name_a_folder(tmp_path):
+    with pytest.raises(FolderError, match="--out must name a folder, got an empty name"):
+        RunFolder("")
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(FolderError, match="is a file, not a folder"):
+        with RunFolder(tmp_path / "f"):
+            pass
+
+
+def test_written_files_follow_the_umask(tmp_path):
+    old = os.umask(0o027)
+    try:
+        write_text(tmp_path / "a.txt", "x")
+        save_checkpoint(tmp_path / "c.pt", {"epoch": 0})
+    finally:
+        os.umask(old)
+    assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o640 and (tmp_path / "c.pt").stat().st_mode & 0o777 == 0o640
 
 
 def test_a_failed_write_keeps_the_previous_file_and_leaves_no_temporary_file(tmp_path):
@@ -156,3 +213,14 @@ def test_two_processes_race_for_one_folder_and_one_wins(tmp_path):
         child.stdin.close()
         child.wait(timeout=120)
     assert sorted(outcomes) == ["owner", "refused"]
+
+
+@pytest.mark.parametrize("content", ['["a", "list"]', "{not json"])
+def test_a_metrics_file_that_is_not_a_json_object_is_one_line_naming_it(tmp_path, content):
+    from aevb.files import read_json
+
+    (tmp_path / "metrics.json").write_text(content)
+    with pytest.raises(
+        ValueError, match=f"{tmp_path / 'metrics.json'} (must hold a JSON object, got list|is not valid JSON)"
+    ):
+        read_json(tmp_path / "metrics.json")

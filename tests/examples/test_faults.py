@@ -557,3 +557,89 @@ def test_figure_programs_disk_full_gives_one_line_and_keeps_finished_runs(tmp_pa
     message = one_line(run_program(program, "--data-dir", mnist_dir(), *args(tmp_path), "--out", out, check=False))
     assert "No space left on device" in message and "(the disk is full)" in message
     assert all(json.loads((run / "curve.json").read_text())["complete"] for run in (out / "runs").iterdir())
+
+
+# ----------------------------------------------------------------------------- a run owns only what it wrote
+
+
+@pytest.mark.parametrize("name", sorted(PROGRAMS))
+def test_every_program_refuses_a_folder_of_the_users_files_and_leaves_them_as_they_were(tmp_path, name):
+    """A folder holding the user's own ``config.yaml`` and ``samples.png`` (no run) is refused with one
+    line naming them, even with --overwrite: the files keep their bytes and their mode."""
+    program, args = PROGRAMS[name]
+    base = ["--data-dir", mnist_dir()] if name != "linear_gaussian_oracle" else []
+    arguments = args(tmp_path)
+    out = tmp_path / "mine"
+    out.mkdir()
+    for file, text in (("config.yaml", "my: settings\n"), ("samples.png", "my picture")):
+        (out / file).write_text(text)
+        os.chmod(out / file, 0o644)
+    before = {p.name: (p.read_bytes(), p.stat().st_mode) for p in out.iterdir()}
+    for extra in ([], ["--overwrite"]):
+        message = one_line(run_program(program, *base, *arguments, "--out", out, *extra, check=False))
+        assert f"{out} holds files this collection did not write (config.yaml, samples.png)" in message, message
+    assert {p.name: (p.read_bytes(), p.stat().st_mode) for p in out.iterdir() if p.name != ".lock"} == before
+
+
+@pytest.mark.parametrize("name", sorted(PROGRAMS))
+def test_every_program_refuses_an_empty_out(tmp_path, name):
+    program, args = PROGRAMS[name]
+    base = ["--data-dir", mnist_dir()] if name != "linear_gaussian_oracle" else []
+    message = one_line(run_program(program, *base, *args(tmp_path), "--out", "", check=False), 2)  # a usage error
+    assert "--out must name a folder, got an empty name" in message
+
+
+def test_resuming_with_another_model_names_the_key_that_changed(tmp_path):
+    train(tmp_path / "run", "--epochs", "1")
+    message = one_line(train(tmp_path / "run", "--epochs", "2", "--resume", "--model", "hierarchical", check=False))
+    assert "with a different configuration (model: checkpoint 'mlp', asked 'hierarchical')" in message, message
+    assert "hidden-dims" not in message
+
+
+# ----------------------------------------------------------------------------- signals from the first instruction
+
+
+def started(program: str, out, *args):
+    """``python examples/PROGRAM.py`` as a user starts it, in a process of its own."""
+    command = [sys.executable, str(ROOT / "examples" / f"{program}.py"), "--out", str(out), *map(str, args)]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+
+
+@pytest.mark.parametrize("signum, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_at_any_moment_of_start_up_ends_with_one_line(tmp_path, signum, status):
+    """At several delays (while torch, Pyro and the data load), then during training: one line, the
+    shell's status for the signal, never a traceback; a stop in training keeps the last checkpoint."""
+    args = ["--data-dir", mnist_dir(), *SMALL, "--train-size", "3000", "--epochs", "200"]
+    for delay in (0.3, 1.0, 2.5):
+        process = started("mnist_aevb", tmp_path / f"early{delay}", *args)
+        time.sleep(delay)
+        process.send_signal(signum)
+        _, err = process.communicate(timeout=120)
+        assert process.returncode == status and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    process = started("mnist_aevb", tmp_path / "late", *args)
+    deadline = time.time() + 300
+    while not (tmp_path / "late" / "checkpoint.pt").exists() and time.time() < deadline:
+        time.sleep(0.2)
+    process.send_signal(signum)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == status and len(err.strip().splitlines()) == 1, err
+    assert "--resume" in err and load_checkpoint(tmp_path / "late" / "checkpoint.pt")["epoch"] >= 1, err
+
+
+@pytest.mark.parametrize("program", [n for n in sorted(PROGRAMS)])
+def test_every_program_ends_sigterm_in_start_up_with_one_line(tmp_path, program):
+    process = started(program, tmp_path / "out")
+    time.sleep(0.5)  # importing torch and Pyro takes longer
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 143 and err.strip() == "terminated while starting: nothing was written", err
+
+
+def test_resuming_beside_a_damaged_metrics_file_rebuilds_it_from_the_checkpoint(tmp_path):
+    """metrics.json is the run's own output: one that is not a JSON object (a list, here) is read as
+    unreadable and rebuilt from the checkpoint's records, never a traceback."""
+    train(tmp_path / "run", "--epochs", "1")
+    (tmp_path / "run" / "metrics.json").write_text('["not", "a", "run"]')
+    result = train(tmp_path / "run", "--epochs", "1", "--resume", check=False)  # finished: it reads the file back
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    assert [record["epoch"] for record in metrics(tmp_path / "run")["epochs"]] == [1]

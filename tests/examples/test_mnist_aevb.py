@@ -263,5 +263,14 @@ def test_cli_runs_data_parallel_under_torchrun_and_resumes_exactly(tmp_path):
     ]
     assert a["test_log_likelihood"]["value"] == b["test_log_likelihood"]["value"]
     assert sorted(p.name for p in (tmp_path / "a").iterdir()) == sorted(
-        [".lock", "checkpoint.pt", "config.yaml", "metrics.json", "samples.png", "reconstructions.png", "elbo.png"]
+        [
+            ".aevb-run",
+            ".lock",
+            "checkpoint.pt",
+            "config.yaml",
+            "metrics.json",
+            "samples.png",
+            "reconstructions.png",
+            "elbo.png",
+        ]
     )

@@ -41,7 +41,12 @@ def test_round_trip_and_an_interrupted_write_keeps_the_previous_checkpoint(tmp_p
     monkeypatch.setattr(
         checkpoint_module.os, "fdopen", lambda fd, mode: FullDiskFile(real_fdopen(fd, mode), budget=1000)
     )
-    with pytest.raises(OSError, match="No space left on device"):  # the disk fills in the middle of the write
+    # the disk fills in the middle of the write: one line naming the file and what is kept
+    with pytest.raises(
+        CheckpointError,
+        match=f"cannot write {path}: No space left on device .the disk is full.; "
+        "the checkpoint after epoch 1 in it is kept",
+    ):
         checkpointer.save(TrainState(epoch=2, history=[]))
     assert path.read_bytes() == original
     assert [p.name for p in tmp_path.iterdir()] == ["checkpoint.pt"]  # no temporary file left behind
@@ -135,3 +140,33 @@ def test_save_checkpoint_writes_any_plain_state_atomically(tmp_path):
     state = {"config": {}, "modules": {}, "optimizer": {}, "epoch": 0, "history": [], "rng": {}}
     save_checkpoint(path, copy.deepcopy(state))
     assert load_checkpoint(path)["epoch"] == 0
+
+
+def crafted(path, **fields):
+    state = load_checkpoint(path)
+    state.update(fields)
+    torch.save(state, path)
+
+
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        (dict(epoch=10**12), "epoch must be an integer between 0 and 1000000, got 1000000000000"),
+        (dict(epoch=True), "is malformed: its 'epoch' entry is a bool"),
+        (dict(epoch=4, history=[]), r"history must hold the records of epochs 1..4, got epochs \[\]"),
+        (dict(history=[{"epoch": 2}]), r"history must hold the records of epochs 1..1, got epochs \[2\]"),
+        (dict(history={"epoch": 1}), "is malformed: its 'history' entry is a dict"),
+        (dict(history=[{"epoch": 1}, 7]), "is malformed: its epoch count or history is not one of a run"),
+        (dict(reference="-4.5"), "reference must be a finite number or null"),
+        (dict(reference=float("nan")), "reference must be a finite number or null"),
+    ],
+)
+def test_every_field_of_the_state_is_validated_before_use(tmp_path, fields, message):
+    """A damaged or crafted checkpoint is refused naming the file and the field, never reported as
+    "after epoch 10^12" nor allowed to replace the recorded history."""
+    path = tmp_path / "checkpoint.pt"
+    checkpointer = a_checkpoint(path)
+    assert checkpointer.restore().epoch == 1  # the valid file
+    crafted(path, **fields)
+    with pytest.raises(CheckpointError, match=f"{path}:? {message}"):
+        checkpointer.restore()
