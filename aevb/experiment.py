@@ -90,6 +90,11 @@ def configured_guide(config: dict) -> type:
     return guide_class(config["guide"], flow_steps=config["flow_steps"], flow_type=config["flow_type"])
 
 
+def trained_guide(config: dict):
+    """:func:`configured_guide` where the configured algorithm trains a guide, else None."""
+    return configured_guide(config) if capabilities(ALGORITHMS[config["inference"]], "algorithm").needs_guide else None
+
+
 @dataclass
 class Experiment:
     config: dict
@@ -100,12 +105,10 @@ class Experiment:
     algorithm: object
     optimizer: torch.optim.Optimizer
     step: object = None  # the algorithm's step as trained: compiled and mixed precision composed once (build)
-    progress: bool = field(
-        default=True, compare=False
-    )  # report progress of long steps (:mod:`aevb.inference.training.progress`)
-    history: list = field(
-        default_factory=list, compare=False
-    )  # finished epochs' records, when loaded from a checkpoint
+    #: report progress of long steps (:mod:`aevb.inference.training.progress`)
+    progress: bool = field(default=True, compare=False)
+    #: finished epochs' records, when loaded from a checkpoint
+    history: list = field(default_factory=list, compare=False)
 
     def scoring_pair(self, x):
         """The model and guide that test numbers on ``x`` are computed with: the model at q(θ)'s
@@ -252,12 +255,10 @@ def check_combination(config: dict) -> None:
         )
     if config["hidden_dims"] is not None and not entry.reads_hidden_dims:
         raise ValueError(f"--model {m} does not read --hidden-dims (its layers follow from --latent-dim); leave it out")
-    algorithm = ALGORITHMS[config["inference"]]
-    guide = configured_guide(config) if capabilities(algorithm, "algorithm").needs_guide else None
     rules.check(
-        algorithm,
+        ALGORITHMS[config["inference"]],
         model=entry.cls,
-        guide=guide,
+        guide=trained_guide(config),
         estimator=LL_ESTIMATORS[config["ll_estimator"]],
         num_particles=config["num_particles"],
         sgvb=config["estimator"],
@@ -271,9 +272,9 @@ def check_combination(config: dict) -> None:
 def check_data_parallel(config: dict) -> None:
     """Refuse what cannot be split across ranks: per-datapoint state that each rank would update
     for its own points only (the algorithm's and the guide's declarations)."""
-    algorithm = ALGORITHMS[config["inference"]]
-    guide = configured_guide(config) if capabilities(algorithm, "algorithm").needs_guide else None
-    rules.check(algorithm, guide=guide, data_parallel=True, names=flag_names(config))
+    rules.check(
+        ALGORITHMS[config["inference"]], guide=trained_guide(config), data_parallel=True, names=flag_names(config)
+    )
 
 
 def flag_names(config: dict) -> dict:
