@@ -14,6 +14,9 @@ own ``data/`` or ``models/`` folder keeps them. The run API is importable from h
     import aevb
     run = aevb.build({"epochs": 5})
     aevb.train(run, "runs/quick")
+
+and so is :func:`aevb.wrap`, which brings a Pyro user's own model and guide under the
+collection's contract (docs/your_model.md).
 """
 
 __version__ = "0.2.0"
@@ -27,6 +30,8 @@ _API = {
     "resolve_run_config": "experiment",
     "ConfigError": "config",
     "DEFAULTS": "config",
+    "wrap": "inference.programs",
+    "ContractError": "inference.preflight",
 }
 
 

@@ -153,6 +153,15 @@ class Program:
             from_file = cfg.validate(
                 values, self.config_keys - {"config"}, where=f"configuration file {flags['config']}", table=self.table
             )
+        return self._complete(from_file, flags)
+
+    def settings(self, values: dict) -> Settings:
+        """The Python route to :meth:`parse`: ``values`` (keys as in a configuration file) checked
+        against the program's table, the rest its defaults; raises :class:`aevb.config.ConfigError`."""
+        given = cfg.validate(values, self.config_keys | {"out"}, where=f"{self.name} settings", table=self.table)
+        return self._complete({}, given)
+
+    def _complete(self, from_file: dict, flags: dict) -> Settings:
         values = {k: self.defaults.get(k, self.table[k].default) for k in self.keys}
         values.update(from_file)
         values.update(flags)

@@ -68,6 +68,8 @@ class Option:
     :param low: the smallest allowed value (``open_low``: values must exceed it).
     :param run: part of a run's configuration (see the module docstring).
     :param resumable: a run key that may differ when a run is resumed.
+    :param or_path: a value outside ``choices`` is accepted when it names a file or folder
+        (``--dataset path/to/data.npz``).
     """
 
     key: str
@@ -81,6 +83,7 @@ class Option:
     run: bool = False
     resumable: bool = False
     metavar: Optional[str] = None
+    or_path: bool = False
 
     @property
     def flag(self) -> str:
@@ -139,9 +142,16 @@ class Option:
             bound = f"greater than {self.low:g}" if self.open_low else f"at least {self.low:g}"
             raise ConfigError(f"{name} must be {bound}, got {value!r}")
         allowed = self.allowed()
-        if allowed is not None and value not in allowed:
-            raise ConfigError(f"{name} must be one of {list(allowed)}, got {value!r}")
+        if allowed is not None and value not in allowed and not (self.or_path and _names_path(value)):
+            path = " or a path to a .npy or .npz file or a folder of images" if self.or_path else ""
+            raise ConfigError(f"{name} must be one of {list(allowed)}{path}, got {value!r}")
         return value
+
+
+def _names_path(value: str) -> bool:
+    from .data import is_path  # the data layer's rule, imported when first needed
+
+    return is_path(value)
 
 
 def positive(key, default, help, **kw):
@@ -150,7 +160,32 @@ def positive(key, default, help, **kw):
 
 OPTIONS = [
     # ------------------------------------------------------------------ a run: data, model, guide, algorithm
-    Option("dataset", "mnist", "data set", choices=registry("aevb.data", "DATASETS"), run=True),
+    Option(
+        "dataset",
+        "mnist",
+        "data set: mnist, fashion-mnist or frey, or a .npy/.npz file or a folder of images (docs/your_model.md)",
+        choices=registry("aevb.data", "DATASETS"),
+        or_path=True,
+        metavar="NAME|PATH",
+        run=True,
+    ),
+    Option(
+        "test_fraction",
+        0.1,
+        "--dataset PATH without a test split of its own: the fraction of rows held out as the test set",
+        type=float,
+        low=0,
+        open_low=True,
+        run=True,
+    ),
+    Option("split_seed", 0, "--dataset PATH: the seed of the held-out rows' permutation", type=int, low=0, run=True),
+    positive(
+        "image_size",
+        None,
+        "--dataset FOLDER: resize every image to N x N (default: all must be one size)",
+        metavar="N",
+        run=True,
+    ),
     Option(
         "model",
         "mlp",

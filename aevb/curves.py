@@ -121,7 +121,7 @@ def choose_lr(
         experiment = exp.build({**config, "lr": lr}, data_dir=data_dir, device=device, log=log)
         experiment.config["epochs"] = math.ceil(samples / len(experiment.train))
         try:
-            state = exp.train(experiment, trial_dir, max_examples=samples, evaluate=False, progress=False)
+            state = exp.train_in(experiment, trial_dir, max_examples=samples, evaluate=False, progress=False)
             if by_bound:  # the bound over the trial's last epoch (running average of the per-step estimates)
                 value = state.history[-1][metric]
             else:
@@ -290,7 +290,7 @@ def train_curve(
     for target in targets:
         if target <= done:
             continue
-        state = exp.train(experiment, out_dir, resume=resume, state=state, max_examples=target, evaluate=False)
+        state = exp.train_in(experiment, out_dir, resume=resume, state=state, max_examples=target, evaluate=False)
         examples = state.history[-1]["examples"] if state.history else 0
         start = time.perf_counter()
         values = evaluate(experiment)
@@ -311,7 +311,7 @@ def train_curve(
     curve["complete"] = True
     if finish is not None and "final" not in curve:
         if state is None:  # complete before this call: load the final model, training nothing
-            exp.train(experiment, out_dir, resume=True, max_examples=max(done, 1), evaluate=False, progress=False)
+            exp.train_in(experiment, out_dir, resume=True, max_examples=max(done, 1), evaluate=False, progress=False)
         start = time.perf_counter()
         curve["final"] = {**finish(experiment), "seconds": time.perf_counter() - start}
     write_json(curve_path, curve)

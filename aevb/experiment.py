@@ -19,7 +19,8 @@ import pyro
 import torch
 
 from . import config as cfg
-from . import data
+from . import data as data_module
+from .folder import API_WORDS, RunFolder
 from .guides import GUIDES, guide_class, make_guide
 from .inference import rules
 from .inference.algorithms import ALGORITHMS
@@ -34,8 +35,8 @@ from .inference.training.optim import make_optimizer
 from .inference.training.precision import mixed_precision
 from .inference.training.schedule import LR_SCHEDULES
 from .inference.training.stops import StopRules
-from .models import MODELS, ModelSpec, build_model
-from .runs import checkpoint_path
+from .models import LIKELIHOODS, MODELS, ModelSpec, build_model
+from .runs import RUN_OUTPUTS, checkpoint_path, run_in
 
 DEFAULTS, RESUMABLE = cfg.DEFAULTS, cfg.RESUMABLE
 
@@ -77,7 +78,8 @@ def resolve_run_config(config: dict) -> dict:
     if config["lr"] is None:
         config["lr"] = cfg.DEFAULT_LR[config["optimizer"]]
     if config["hidden_dims"] is None and MODELS[config["model"]].reads_hidden_dims:
-        config["hidden_dims"] = list(cfg.PAPER_HIDDEN[config["dataset"]])
+        # a data set of one's own gets the paper's MNIST width
+        config["hidden_dims"] = list(cfg.PAPER_HIDDEN.get(config["dataset"], cfg.PAPER_HIDDEN["mnist"]))
     config["estimator"] = rules.resolve_estimator(
         config["estimator"], MODELS[config["model"]].cls, configured_guide(config)
     )
@@ -98,8 +100,8 @@ def trained_guide(config: dict):
 @dataclass
 class Experiment:
     config: dict
-    train: data.Split
-    test: data.Split
+    train: data_module.Split
+    test: data_module.Split
     model: torch.nn.Module
     guide: object  # None for algorithms without an encoder (mcem)
     algorithm: object
@@ -136,14 +138,15 @@ class Experiment:
         diagnostics = capabilities(self.algorithm, "algorithm").diagnostics
         record = diagnostics(len(self.train)) if diagnostics is not None else {}
         if self.guide is not None:
-            model, guide = self.scoring_pair(self.test.x)
-            record["test_elbo"] = evaluate_elbo(model, guide, self.test.x, num_samples=self.config["elbo_samples"])
+            x = self.test.head()
+            model, guide = self.scoring_pair(x)
+            record["test_elbo"] = evaluate_elbo(model, guide, x, num_samples=self.config["elbo_samples"])
         return record
 
     def amortisation_gap(self, num_points: int = 1000) -> dict:
         """ELBO after refining each of the first ``num_points`` test points' λ for ``refine_steps``
         steps, minus the encoder's ELBO (Cremer et al. 2018); needs an amortised guide."""
-        x = self.test.x[:num_points]
+        x = self.test.head(num_points)
         model, _ = self.scoring_pair(x)
         c = self.config
         return amortisation_gap(
@@ -165,7 +168,7 @@ class Experiment:
         them, else from the prior). ``standard_error`` is the estimator's Monte Carlo error of
         that average, the points held fixed (:func:`aevb.inference.estimators.registry.monte_carlo_error`)."""
         c = self.config
-        x = self.test.x if c["eval_points"] is None else self.test.x[: c["eval_points"]]
+        x = self.test.head(c["eval_points"])
         model, guide = self.scoring_pair(x)
         estimator = LL_ESTIMATORS[c["ll_estimator"]]
         values, errors = estimator.estimate(
@@ -190,24 +193,38 @@ class Experiment:
         return Checkpointer(Path(out_dir) / "checkpoint.pt", modules, self.optimizer, self.config)
 
 
-def build(config: dict, *, data_dir=None, device="auto", log=print, progress: bool = True) -> Experiment:
+def build(
+    config: dict, *, data=None, data_dir=None, device="auto", log=print, progress: bool = True, memory_budget=None
+) -> Experiment:
     """Build every piece of a run from ``config`` (see :func:`resolve_run_config`): the data on
-    ``device``, the model, the guide (none for an encoder-free algorithm), the algorithm and
-    its optimiser. ``progress`` reports the long steps of the returned run."""
+    ``device`` (streamed from host memory when they do not fit there, or exceed ``memory_budget``
+    bytes), the model, the guide (none for an encoder-free algorithm), the algorithm and its
+    optimiser. ``progress`` reports the long steps of the returned run.
+
+    ``data`` replaces the configuration's ``dataset`` with data given in Python: anything
+    :func:`aevb.data.load_source` reads (a tensor or array of rows, a ``(train, test)`` pair, a
+    torchvision dataset, a path); the configuration then records ``dataset: in-memory`` (or the path)."""
+    if data is not None:
+        config = {**config, "dataset": str(data) if isinstance(data, (str, Path)) else data_module.IN_MEMORY}
     config = resolve_run_config(config)
     ctx, device = distributed.init_distributed(resolve_device(device))  # a no-op unless launched by torchrun
     if ctx.enabled:
         check_data_parallel(config)
     pyro.clear_param_store()
     pyro.set_rng_seed(config["seed"])
-    train, test = data.load_dataset(
-        config["dataset"],
+    train, test = data_module.load_dataset(
+        config["dataset"] if data is None else data,
         data_dir,
         binarize_mode=config["binarize"],
         seed=config["seed"],
         device=device,
         train_size=config["train_size"],
         test_size=config["test_size"],
+        test_fraction=config["test_fraction"],
+        split_seed=config["split_seed"],
+        image_size=config["image_size"],
+        binary_data=LIKELIHOODS[config["likelihood"]].binary,
+        memory_budget=memory_budget,
         log=log,
     )
     if config["eval_points"] is not None and not 1 <= config["eval_points"] <= len(test):
@@ -326,7 +343,25 @@ def resume_config(checkpoint_path, overrides: dict) -> dict:
     return wanted
 
 
-def train(
+def train(experiment: Experiment, out_dir, *, resume: bool = False, overwrite: bool = False, **kwargs) -> TrainState:
+    """Train ``experiment`` into the run folder ``out_dir``, guarded as the programs guard ``--out``
+    (:class:`aevb.folder.RunFolder`): a folder that holds a run is refused unless ``resume=True``
+    continues it or ``overwrite=True`` replaces it (its run's own files deleted first, nothing
+    else); a folder holding files this collection did not write is refused whatever the arguments;
+    one writer at a time. ``state``, the state an earlier call in this process returned, continues
+    that run. The other keywords are :func:`train_in`'s."""
+    with RunFolder(
+        out_dir,
+        holds=run_in,
+        outputs=RUN_OUTPUTS,
+        resume=resume or kwargs.get("state") is not None,
+        overwrite=overwrite,
+        words=API_WORDS,
+    ):
+        return train_in(experiment, out_dir, resume=resume and run_in(out_dir) is not None, **kwargs)
+
+
+def train_in(
     experiment: Experiment,
     out_dir,
     *,
@@ -337,8 +372,10 @@ def train(
     evaluate=True,
     progress=None,
 ) -> TrainState:
-    """Train with checkpoints in ``out_dir/checkpoint.pt`` (continuing it when ``resume``, or from
-    ``state``, the state a previous call in this process returned, without reading the checkpoint);
+    """:func:`train` in a folder its caller already holds (a program's ``--out``, opened with
+    :class:`aevb.folder.RunFolder`): train with checkpoints in ``out_dir/checkpoint.pt`` (continuing
+    it when ``resume``, or from ``state``, the state a previous call in this process returned,
+    without reading the checkpoint);
     ``on_epoch_end(state)`` runs after every epoch; the configuration's ``max_seconds`` and
     ``max_examples`` end training early (see :func:`aevb.inference.training.loop.fit`); every epoch's step
     size is the configuration's ``lr_schedule`` at that epoch; ``evaluate=False``
@@ -368,12 +405,13 @@ def train(
     )
 
 
-def load(path, *, data_dir=None, device="auto", log=print, progress: bool = True) -> Experiment:
+def load(path, *, data=None, data_dir=None, device="auto", log=print, progress: bool = True) -> Experiment:
     """The run checkpointed at ``path`` (a run folder or its ``checkpoint.pt``), rebuilt from its
     stored configuration with the trained weights, optimiser state and per-point state restored
-    (the RNG is left alone); ``run.history`` holds its finished epochs' records."""
+    (the RNG is left alone); ``run.history`` holds its finished epochs' records. A run trained on
+    data given in Python (``dataset: in-memory``) needs them again as ``data``."""
     path = checkpoint_path(path)
-    experiment = build(stored_config(path), data_dir=data_dir, device=device, log=log, progress=progress)
+    experiment = build(stored_config(path), data=data, data_dir=data_dir, device=device, log=log, progress=progress)
     state = experiment.checkpointer(path.parent).restore(load_checkpoint(path), rng=False)
     experiment.history = state.history
     return experiment

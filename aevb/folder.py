@@ -43,6 +43,11 @@ MARKER = ".aevb-run"
 BOOKKEEPING = (LOCK, MARKER)
 
 
+#: How a program's refusals name the folder and the choices (its flags), and how the Python API's do.
+FLAG_WORDS = {"out": "--out", "resume": "--resume", "overwrite": "--overwrite"}
+API_WORDS = {"out": "out_dir", "resume": "resume=True", "overwrite": "overwrite=True"}
+
+
 class FolderError(ValueError):
     """The output folder cannot be used as asked; the message says why and what to do."""
 
@@ -58,15 +63,29 @@ class RunFolder:
     :param resume: the program continues what the folder holds.
     :param overwrite: the program replaces what the folder holds.
     :param resumable: whether the program can ``--resume`` (said in the refusal).
+    :param words: how refusals name the folder and the two choices: the programs' flags, or the
+        Python API's arguments (:data:`API_WORDS`).
     """
 
     def __init__(
-        self, path, *, holds=None, outputs=(), resume: bool = False, overwrite: bool = False, resumable: bool = True
+        self,
+        path,
+        *,
+        holds=None,
+        outputs=(),
+        resume: bool = False,
+        overwrite: bool = False,
+        resumable: bool = True,
+        words: dict = None,
     ):
+        self.words = words = {**FLAG_WORDS, **(words or {})}
         if resume and overwrite:
-            raise FolderError("--resume continues the run in --out and --overwrite replaces it: give one of them")
+            raise FolderError(
+                f"{words['resume']} continues the run in {words['out']} and {words['overwrite']} replaces it: "
+                "give one of them"
+            )
         if not str(path).strip():
-            raise FolderError("--out must name a folder, got an empty name")
+            raise FolderError(f"{words['out']} must name a folder, got an empty name")
         self.path, self.holds, self.outputs = Path(path), holds, tuple(outputs)
         self.resume, self.overwrite, self.resumable = resume, overwrite, resumable
         self.fd = None
@@ -82,9 +101,10 @@ class RunFolder:
             if held and self.overwrite:
                 self._delete_outputs()
             elif held and not self.resume:
-                continue_ = "--resume continues it, " if self.resumable else ""
+                w = self.words
+                continue_ = f"{w['resume']} continues it, " if self.resumable else ""
                 raise FolderError(
-                    f"{self.path} holds {held}: {continue_}--overwrite replaces it, or choose another --out"
+                    f"{self.path} holds {held}: {continue_}{w['overwrite']} replaces it, or choose another {w['out']}"
                 )
         except BaseException:
             self._unlock()
@@ -96,7 +116,7 @@ class RunFolder:
 
     def _create(self):
         if self.path.exists() and not self.path.is_dir():
-            raise FolderError(f"--out {self.path} is a file, not a folder: choose another --out")
+            raise FolderError(f"{self.path} is a file, not a folder: choose another {self.words['out']}")
         try:
             self.path.mkdir(parents=True, exist_ok=True)
         except OSError as e:
@@ -143,7 +163,7 @@ class RunFolder:
             listed = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
             raise FolderError(
                 f"{self.path} holds files this collection did not write ({listed}) and no {MARKER} marker: "
-                "choose an empty or new --out (a run folder of an earlier version: create an empty "
+                f"choose an empty or new {self.words['out']} (a run folder of an earlier version: create an empty "
                 f"{self.path / MARKER} to claim it)"
             )
         write_text(marker, "a folder written by the aevb collection: it owns only the files it wrote here\n")

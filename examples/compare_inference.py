@@ -132,7 +132,7 @@ def run_pair(settings, guide: str, name: str, k: int, out: Path, log) -> dict:
     if settings["tensorboard"] is not None and distributed.is_main_process():
         board = tracking.logger(Path(settings["tensorboard"]) / out.name, run.config)
     state = run.checkpointer(out).restore() if resume else None
-    state = exp.train(
+    state = exp.train_in(
         run, out, state=state, on_epoch_end=(lambda s: board.epoch(s.history[-1], run)) if board else None
     )
     history = state.history
@@ -183,20 +183,32 @@ def save_comparison(rows, path, settings):
 
 
 def main(argv=None):
-    settings = PROGRAM.parse(argv)
+    grid(PROGRAM.parse(argv))
+
+
+def run(out, **settings) -> list:
+    """The comparison grid from Python: ``run("runs/compare", guides=["diag", "flow"],
+    algorithms=["aevb", "iwae:5"], dataset="mine.npz", epochs=5)``, keys as in a configuration file
+    (``--help`` lists them; checked the same way); returns the grid's rows (dicts of
+    :data:`COLUMNS`) and writes what the program writes into ``out``, guarded the same way."""
+    return grid(PROGRAM.settings({**settings, "out": str(out)}))
+
+
+def grid(settings) -> list:
+    """Every pair of the grid ``settings`` describe, in its guarded folder; the rows."""
     out = Path(settings["out"])
     main_process = distributed.is_main_process()  # under torchrun only rank 0 prints and writes
     folder = RunFolder(out, holds=grid_in, outputs=OUTPUTS, resume=settings["resume"], overwrite=settings["overwrite"])
     with folder if main_process else contextlib.nullcontext():
         try:
-            compare(settings, out, main_process)
+            return compare(settings, out, main_process)
         except KeyboardInterrupt:
             raise cli.Interrupted(
                 f"interrupted; finished pairs are kept in {out}/pairs: the same command with --resume continues"
             ) from None
 
 
-def compare(settings, out: Path, main_process: bool) -> None:
+def compare(settings, out: Path, main_process: bool) -> list:
     say = progress.write if main_process and not settings["quiet"] else (lambda *a: None)
     columns = [parse_column(spec, settings["num_particles"]) for spec in settings["algorithms"]]
     pairs = [(g, name, k) for g in settings["guides"] for name, k in columns]
@@ -239,6 +251,7 @@ def compare(settings, out: Path, main_process: bool) -> None:
     if main_process:
         save_comparison(rows, out / "comparison.png", settings)
         print(f"wrote {out}/results.csv, results.md, comparison.png and config.yaml")
+    return rows
 
 
 def write_results(rows, out: Path, settings) -> None:

@@ -190,7 +190,7 @@ def run_row(row, settings, run_dir: Path, record, say, advance) -> dict:
         f"{row.label}: epochs {done + 1}-{epochs} of stages 1-{stages} on {len(run.train)} points "
         f"({run.train.x.device})"
     )
-    state = exp.train(run, run_dir, state=state, on_epoch_end=lambda s: advance(1))
+    state = exp.train_in(run, run_dir, state=state, on_epoch_end=lambda s: advance(1))
     start = time.perf_counter()
     numbers = score(run, row, settings)
     results[str(stages)] = {

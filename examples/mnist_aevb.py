@@ -116,7 +116,7 @@ def train_and_evaluate(settings, out: Path, main_process: bool) -> None:
         if board is not None:
             board.epoch(last, run)
 
-    state = exp.train(run, out, state=state, on_epoch_end=on_epoch_end)
+    state = exp.train_in(run, out, state=state, on_epoch_end=on_epoch_end)
     metrics["epochs"] = state.history
     final = metrics["epochs"][-1] if metrics["epochs"] else {}
     ll = earlier if state.epoch == before else None

@@ -27,14 +27,14 @@ def guide_class(name: str, **spec) -> type:
 
 
 def make_guide(
-    name: str, model=None, *, data_dim: int = None, latent_dim: int = None, hidden_dim=500, **spec
+    name: str, model=None, *, data_dim: int = None, latent_dim: int = None, hidden_dim=500, site: str = "z", **spec
 ) -> LocalGuide:
     """The guide registered as ``name`` for every local site of ``model``, or, given
-    ``data_dim, latent_dim, hidden_dim`` instead, for the paper's one-site VAE; ``spec`` holds
-    :class:`GuideSpec`'s fields."""
+    ``data_dim, latent_dim, hidden_dim`` instead, for a one-site VAE whose site is ``site`` (the
+    paper's ``"z"``; e.g. ``"latent"`` for Pyro's VAE example); ``spec`` holds :class:`GuideSpec`'s fields."""
     if name not in GUIDES:
         raise ValueError(f"guide must be one of {sorted(GUIDES)}, got {name!r}")
-    sites = model.local_sites if model is not None else single_site(latent_dim, hidden_dim)
+    sites = model.local_sites if model is not None else single_site(latent_dim, hidden_dim, site)
     return GUIDES[name].from_spec(model.data_dim if model is not None else data_dim, sites, GuideSpec(**spec))
 
 

@@ -43,11 +43,11 @@ def diagonal_scale(logvar: torch.Tensor) -> torch.Tensor:
     return torch.exp(0.5 * logvar.clamp(LOGVAR_MIN, LOGVAR_MAX))
 
 
-def single_site(latent_dim: int, hidden_dim) -> tuple:
-    """The local sites of the paper's VAE: one ``"z"`` of ``latent_dim``, encoded from x by tanh
-    layers of ``hidden_dim`` units (one size or a list)."""
+def single_site(latent_dim: int, hidden_dim, name: str = "z") -> tuple:
+    """The local sites of the paper's VAE: one site ``name`` of ``latent_dim``, encoded from x by
+    tanh layers of ``hidden_dim`` units (one size or a list)."""
     hidden = (hidden_dim,) if isinstance(hidden_dim, int) else tuple(hidden_dim)
-    return (LocalSite("z", latent_dim, ("x",), mlp_body(hidden)),)
+    return (LocalSite(name, latent_dim, ("x",), mlp_body(hidden)),)
 
 
 def joined_inputs(site: LocalSite, x: torch.Tensor, values: dict) -> torch.Tensor:

@@ -26,6 +26,8 @@ from .estimators import (
     evaluate_log_likelihood,
     log_likelihood_per_point,
 )
+from .preflight import ContractError, preflight
+from .programs import wrap
 from .rules import CombinationError
 from .training import (
     Checkpointer,
@@ -48,6 +50,7 @@ __all__ = [
     "CheckpointError",
     "Checkpointer",
     "CombinationError",
+    "ContractError",
     "FullVB",
     "IWAE",
     "LL_ESTIMATORS",
@@ -74,7 +77,9 @@ __all__ = [
     "load_checkpoint",
     "log_likelihood_per_point",
     "make_optimizer",
+    "preflight",
     "progress",
     "refine_local_parameters",
     "save_checkpoint",
+    "wrap",
 ]

@@ -165,6 +165,8 @@ def describe(obj) -> str:
     """A short name for ``obj`` in a message: a class's or function's name, or an instance's class."""
     if obj is None:
         return "none"
+    if isinstance(vars(obj).get("__qualname__") if hasattr(obj, "__dict__") else None, str):
+        return vars(obj)["__qualname__"]  # an instance that names what it stands for (a wrapped program)
     if inspect.isclass(obj) or inspect.isfunction(obj) or inspect.ismethod(obj):
         return obj.__qualname__
     return type(obj).__name__

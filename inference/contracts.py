@@ -41,7 +41,9 @@ class Algorithm(Protocol):
 
     ``step`` returns a differentiable surrogate whose gradient is the algorithm's update direction
     (minimised) and a detached estimate of its training metric on all ``num_data`` points;
-    ``parameters`` is what the optimiser updates. Declarations, optional hooks included:
+    ``parameters`` is what the optimiser updates; ``model`` and ``guide`` (None when it trains none)
+    are the programs it fits, which :func:`~aevb.inference.training.fit` checks before any work
+    (:mod:`aevb.inference.preflight`). Declarations, optional hooks included:
     :class:`~aevb.inference.capabilities.AlgorithmCapabilities`.
     """
 

@@ -21,7 +21,10 @@ NUM_DATA, DATA_DIM, LATENT_DIM, HIDDEN_DIM = 32, 6, 2, 8
 class FixedNoiseGuide(DiagonalGaussianGuide):
     """The diagonal guide with ε read from a fixed table by data index: z = μ + σ ε, its density
     log q(z|x) attached to a Delta site. Estimator A on it is the usual estimator A with the
-    same ε whoever computes the point, so data-parallel and single-process steps can be equal."""
+    same ε whoever computes the point, so data-parallel and single-process steps can be equal.
+    A Delta at its own draw has no density elsewhere (the preflight check refuses the inherited claim)."""
+
+    density_anywhere = False
 
     def __init__(self):
         super().__init__(DATA_DIM, LATENT_DIM, HIDDEN_DIM)

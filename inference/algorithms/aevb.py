@@ -4,7 +4,7 @@ import torch
 from pyro.infer import Trace_ELBO, TraceMeanField_ELBO
 
 from ..rules import check, resolve_estimator
-from .base import Algorithm
+from .base import Algorithm, parameters_of
 
 #: Estimator A (eq. 6): Monte Carlo estimate of E_q[log p(x, z) − log q(z|x)].
 #: Estimator B (eq. 7): analytic −KL(q(z|x) ‖ p(z)) plus a Monte Carlo reconstruction term;
@@ -55,7 +55,7 @@ class AEVB(Algorithm):
 
     def parameters(self):
         """θ and φ: everything the optimiser updates."""
-        return list(self.model.parameters()) + list(self.guide.parameters())
+        return parameters_of(self.model, self.guide)
 
     def loss(self, x: torch.Tensor, *, num_data: int, index: torch.Tensor = None) -> torch.Tensor:
         """−L̃ᴹ(θ, φ; X): a differentiable, unbiased estimate of minus the bound on all ``num_data`` points (eq. 8)."""

@@ -24,3 +24,15 @@ class Algorithm:
 
     def step(self, x, *, num_data, index=None):
         raise NotImplementedError
+
+
+def parameters_of(*programs) -> list:
+    """The parameters of ``programs`` (modules; None skipped), each once: a user's model and guide
+    may share one module (Pyro's VAE example has both as methods of one ``nn.Module``)."""
+    seen, unique = set(), []
+    for program in programs:
+        for p in program.parameters() if program is not None else ():
+            if id(p) not in seen:
+                seen.add(id(p))
+                unique.append(p)
+    return unique

@@ -9,7 +9,7 @@ from aevb.models.bayesian import BayesianModel
 from ..capabilities import capabilities, declare
 from ..rules import check, resolve_estimator
 from .aevb import AEVB
-from .base import Algorithm
+from .base import Algorithm, parameters_of
 
 
 class FullVB(nn.Module, Algorithm):
@@ -86,6 +86,11 @@ class FullVB(nn.Module, Algorithm):
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
             self.weights(torch.zeros(1, self.bayes.data_dim, device=device), num_data=1)
 
+    @property
+    def model(self):
+        """The model it fits: the Bayesian model, weights and all (the contract's ``model``)."""
+        return self.bayes
+
     def guide(self, x, *, num_data=None, index=None):
         """q(θ) then q(z|x): one Pyro guide for the whole model."""
         self.weights(x, num_data=num_data, index=index)
@@ -98,7 +103,7 @@ class FullVB(nn.Module, Algorithm):
 
     def parameters(self, recurse: bool = True):
         """φ and q(θ)'s means and scales (the base decoder's own weights are not trained)."""
-        return list(self.local.parameters()) + list(self.weights.parameters())
+        return parameters_of(self.local, self.weights)
 
     def step(self, x, *, num_data, index=None):
         return self.aevb.step(x, num_data=num_data, index=index)

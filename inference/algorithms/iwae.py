@@ -6,7 +6,7 @@ import torch
 
 from ..estimators.weights import log_importance_weights
 from ..rules import check
-from .base import Algorithm
+from .base import Algorithm, parameters_of
 
 
 class IWAE(Algorithm):
@@ -39,7 +39,7 @@ class IWAE(Algorithm):
         self.model, self.guide, self.num_particles = model, guide, num_particles
 
     def parameters(self):
-        return list(self.model.parameters()) + list(self.guide.parameters())
+        return parameters_of(self.model, self.guide)
 
     def bound(self, x, *, num_data: int, index=None) -> torch.Tensor:
         """(N/M) Σᵢ L̂_k(xᵢ): differentiable, unbiased for Σ over all N points of L_k."""

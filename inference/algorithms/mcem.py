@@ -28,6 +28,7 @@ class MonteCarloEM(nn.Module, Algorithm):
     name = "mcem"
     supports_compile = True
     needs_guide = False
+    guide = None  # the contract's guide: it trains none
     data_parallel = False  # a chain per training point
     updates_per_batch = 5
     train_metric = "train_log_joint"

@@ -7,7 +7,7 @@ import torch
 from ..estimators.weights import site_log_prob_sum
 from ..latents import local_latent_sites
 from ..rules import check
-from .base import Algorithm
+from .base import Algorithm, parameters_of
 
 
 class RWS(Algorithm):
@@ -53,7 +53,7 @@ class RWS(Algorithm):
         self.model, self.guide, self.num_particles = model, guide, num_particles
 
     def parameters(self):
-        return list(self.model.parameters()) + list(self.guide.parameters())
+        return parameters_of(self.model, self.guide)
 
     def step(self, x, *, num_data, index=None):
         kwargs = {"num_data": num_data, "index": index}

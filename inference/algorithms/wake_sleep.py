@@ -6,7 +6,7 @@ import torch
 from ..estimators.weights import guide_and_model_traces
 from ..latents import OBSERVED, local_latent_sites
 from ..rules import check
-from .base import Algorithm
+from .base import Algorithm, parameters_of
 
 
 class WakeSleep(Algorithm):
@@ -40,7 +40,7 @@ class WakeSleep(Algorithm):
         self.model, self.guide = model, guide
 
     def parameters(self):
-        return list(self.model.parameters()) + list(self.guide.parameters())
+        return parameters_of(self.model, self.guide)
 
     def step(self, x, *, num_data, index=None):
         kwargs = {"num_data": num_data, "index": index}

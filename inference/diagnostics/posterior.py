@@ -28,6 +28,7 @@ from pyro.infer import MCMC, NUTS
 from ..estimators.appendix_d import hmc_posterior_samples
 from ..estimators.weights import importance_sampled_log_likelihood, log_importance_weights
 from ..latents import OBSERVED, LatentLayout, guide_draws
+from ..preflight import preflight
 from ..training.progress import mode as progress_mode
 from ..training.progress import progress as report
 from ..training.rng import seeded
@@ -87,6 +88,7 @@ def nuts_inference_data(model, x, indices, *, num_chains=4, num_samples=500, war
     more chains than CPUs but one); when Pyro runs them in parallel processes, its own bar
     shows them on a terminal.
     """
+    preflight(model, None, x)
     if num_chains < 4:
         raise ValueError("use at least 4 chains: R-hat compares chains")
     layout = LatentLayout.of(model, x)
@@ -184,6 +186,7 @@ def psis(model, guide, x, *, num_samples=1000, seed=0):
     """PSIS on the importance weights of q(z|x) for each point: k̂, and the PSIS and plain IS
     log-likelihood estimates (nats), from the evaluation module's log-weights (the same
     computation as the IS estimator's). Returns a dict of numpy arrays of length ``len(x)``."""
+    preflight(model, guide, x)
     with torch.no_grad(), seeded(seed, x.device), pyro.validation_enabled(False):
         log_w = log_importance_weights(model, guide, x, num_samples)  # (samples, points)
     smoothed, khat = az.psislw(log_w.T.double().cpu().numpy(), reff=1.0, normalize=False)

@@ -35,6 +35,7 @@ import torch
 
 from ..capabilities import capabilities, describe
 from ..latents import LatentLayout, guide_draws, guide_log_density, log_densities_per_point, prior_draws, traced
+from ..preflight import preflight
 from ..rules import CombinationError
 from .batching import seeded_point_batches
 from .hmc import PerPointHMC, quarter_period_step
@@ -205,6 +206,7 @@ def ais_log_likelihood(
     (pilot and forward chains). ``adapt_mass=False`` runs with the identity mass and uncapped
     steps, as the estimator did before 2026-11-24, for comparison."""
     check_settings(num_steps, num_chains, pilot_chains, guide)
+    preflight(model, guide, x)
     betas = geometric_betas(num_steps)
 
     def estimate(xb, rows, advance):

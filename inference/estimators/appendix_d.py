@@ -12,6 +12,7 @@ import torch
 from pyro.ops.welford import WelfordCovariance
 
 from ..latents import LatentLayout, prior_draws
+from ..preflight import preflight
 from .batching import seeded_point_batches
 from .hmc import PerPointHMC, packed_log_joint, quarter_period_step, rescaled_step_size
 from .weights import log_mean_exp_with_error
@@ -150,6 +151,7 @@ def appendix_d_log_likelihood(
     """
     if num_samples < 4:
         raise ValueError("appendix-d needs at least 4 posterior samples per point")
+    preflight(model, None, x)
 
     def estimate(xb, step):
         b = len(xb)

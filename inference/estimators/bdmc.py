@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import torch
 
 from ..latents import OBSERVED, LatentLayout, prior_draws, traced
+from ..preflight import preflight
 from ..training.rng import seeded
 from .ais import Annealing, check_settings, forward_log_weights, geometric_betas, pilot, reverse_log_weights
 from .batching import seeded_point_batches
@@ -40,6 +41,7 @@ def simulate(model, x_like: torch.Tensor, seed: int = 0) -> tuple:
     """``len(x_like)`` points (z, x) ~ p(z) p(x|z) from ``model`` (``x_like`` gives their number,
     shape, device and dtype; its values are not used): (x, z packed by the model's
     :class:`~aevb.inference.latents.LatentLayout`). Seeded, leaving every global RNG as it was."""
+    preflight(model, None, x_like)
     with seeded(seed, x_like.device):
         layout = LatentLayout.of(model, x_like)
         values = prior_draws(model, x_like)
@@ -67,6 +69,7 @@ def bdmc(
     ``num_chains`` chains run forward from the prior and ``num_chains`` backward from z.
     ``progress`` (True, or a description) reports the annealing transitions done."""
     check_settings(num_steps, num_chains, pilot_chains, None)
+    preflight(model, None, x)
     if z_exact.shape[0] != len(x):
         raise ValueError(f"z_exact has {z_exact.shape[0]} rows for {len(x)} points")
     betas = geometric_betas(num_steps)

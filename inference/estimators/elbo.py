@@ -4,6 +4,7 @@ ELBO is."""
 
 import torch
 
+from ..preflight import preflight
 from .batching import per_point
 
 
@@ -12,6 +13,7 @@ def elbo_per_point(
 ) -> torch.Tensor:
     """Monte Carlo ELBO of every point of ``x`` (nats), averaged over ``num_samples`` draws;
     ``progress`` (True, or a description) reports the points done."""
+    preflight(model, guide, x)
 
     def reduce(log_w, running):
         total = log_w.sum(0)

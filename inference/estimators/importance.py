@@ -6,6 +6,7 @@ import math
 
 import torch
 
+from ..preflight import preflight
 from .batching import per_point
 from .weights import log_mean_standard_error
 
@@ -23,6 +24,7 @@ def log_likelihood_per_point(
     """Importance-sampled log p(x) of every point of ``x`` (nats), with the guide as proposal;
     with ``with_error``, also each point's standard error (:func:`log_mean_standard_error`) as a
     second tensor. ``progress`` (True, or a description) reports the points done."""
+    preflight(model, guide, x)
 
     def reduce(log_w, running):
         chunk = torch.stack([torch.logsumexp(log_w, 0), torch.logsumexp(2 * log_w, 0)], -1)

@@ -19,7 +19,10 @@ from typing import Callable, Optional
 import pyro
 import torch
 
+from aevb.data import as_split
+
 from ..capabilities import AlgorithmCapabilities, capabilities
+from ..preflight import preflight
 from ..rules import check
 from . import distributed
 from .checkpoint import Checkpointer, TrainState
@@ -88,8 +91,10 @@ def fit(
 ) -> TrainState:
     """Train ``algorithm`` for ``epochs`` epochs in total (continuing from ``state.epoch``).
 
-    :param train: a :class:`aevb.data.Split`; its ``dynamic`` flag asks for a fresh Bernoulli
-        draw of every minibatch (dynamic binarisation).
+    :param train: a :class:`aevb.data.Split` (its ``dynamic`` flag asks for a fresh Bernoulli
+        draw of every minibatch, dynamic binarisation; a streamed split's minibatches are copied to
+        its device as they are used), or a tensor or NumPy array of rows
+        (:func:`aevb.data.as_split`).
     :param step: the step to run (default ``algorithm.step``); a run passes its composed step
         (compiled, mixed precision: :mod:`aevb.inference.training.compile`, :mod:`.precision`).
     :param prior_params: parameters that get the N(0, I) prior of §5 (``--map-prior``): its
@@ -107,6 +112,8 @@ def fit(
         ``"lr"``; a pure function of the epoch, so a resumed run takes the same steps.
     :raises TrainingDiverged: naming the epoch and step (:mod:`.stops`); the last checkpoint is
         then left as it was: nothing non-finite is ever written.
+    :raises aevb.inference.preflight.ContractError: before any work, when the algorithm's model and
+        guide fail :func:`aevb.inference.preflight.preflight` on the first batch.
 
     Every record carries ``"examples"``, the training examples seen so far, so runs with
     different budgets can be compared.
@@ -115,6 +122,8 @@ def fit(
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
     ctx = distributed.current()
     check(algorithm, data_parallel=ctx.enabled)
+    train = as_split(train, name="training data")
+    check_first_batch(algorithm, train, batch_size)
     state = state or TrainState()
     params = list(algorithm.parameters())
     distributed.broadcast_parameters(params)
@@ -158,9 +167,23 @@ def fit(
     return state
 
 
+def check_first_batch(algorithm, train, batch_size: int) -> None:
+    """:func:`aevb.inference.preflight.preflight` of the algorithm's model and guide (the contract's
+    ``model`` and ``guide``; an algorithm that exposes no model is not checked) on the first rows of
+    ``train`` as a minibatch of the whole, binarised as training will binarise them."""
+    model = getattr(algorithm, "model", None)
+    if model is None:
+        return
+    index = torch.arange(min(batch_size, len(train)), device=train.device)
+    x = train.rows(index)
+    if train.dynamic:
+        x = torch.bernoulli(x, generator=torch.Generator(device=x.device).manual_seed(0))
+    preflight(model, getattr(algorithm, "guide", None), x, num_data=len(train), index=index)
+
+
 def run_epoch(run: _Run, epoch: int) -> tuple:
     """One epoch's minibatches: (Σ of the bound estimates × batch sizes, examples, seconds, stopped by the budget)."""
-    num_data, device = len(run.train), run.train.x.device
+    num_data, device = len(run.train), run.train.device
     generator = epoch_generator(run.seed, epoch, device)
     batches = [b for b in minibatches(num_data, run.global_batch, generator, device) if len(b) >= run.ctx.world_size]
     if run.ctx.enabled:  # ε draws differ between ranks, reproducibly (and exactly on --resume)
@@ -206,7 +229,7 @@ def run_epoch(run: _Run, epoch: int) -> tuple:
 
 def batch_of(run: _Run, global_index, generator) -> tuple:
     """The rows of one global batch this process trains on, binarised afresh when the data are dynamic."""
-    x = run.train.x[global_index]
+    x = run.train.rows(global_index)
     if run.train.dynamic:  # the whole global batch, from the shared generator: ranks agree
         x = torch.bernoulli(x, generator=generator)
     if not run.ctx.enabled:

@@ -103,3 +103,10 @@ def test_every_integer_key_has_a_range_a_tensor_can_hold():
         if option.type is int:
             with pytest.raises(cfg.ConfigError, match="at most 2147483647"):
                 option.validate([2**40] if option.many else 2**40)
+
+
+def test_the_held_out_split_defaults_of_the_table_are_the_data_layers():
+    # the data layer (below aevb, and without the table) keeps its own copy for Python callers
+    from aevb.data import SPLIT_SEED, TEST_FRACTION
+
+    assert (cfg.DEFAULTS["test_fraction"], cfg.DEFAULTS["split_seed"]) == (TEST_FRACTION, SPLIT_SEED)

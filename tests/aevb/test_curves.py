@@ -139,7 +139,7 @@ def test_mcem_step_size_is_chosen_by_ais_on_held_out_points_not_by_its_log_joint
     # the score is AIS on points 300..319 of the trial's model, trained again here the same way
     experiment = curves.exp.build({**config, "lr": 0.1}, data_dir=mnist_dir(), device="cpu")
     experiment.config["epochs"] = 1
-    state = curves.exp.train(experiment, tmp_path / "again", max_examples=200, evaluate=False, progress=False)
+    state = curves.exp.train_in(experiment, tmp_path / "again", max_examples=200, evaluate=False, progress=False)
     x = curves.held_out_points(experiment.config, 20, data_dir=mnist_dir())
     ais = (
         curves.LL_ESTIMATORS["ais"]
