@@ -11,7 +11,8 @@ cannot read is refused with one line before any work, instead of giving a number
 * the model observes the data at ``"x"``, inside the plate ``"data"``;
 * that plate weighs each datapoint N/M (its size is the data set's, not the batch's);
 * the data are in the support of the observed site's distribution;
-* the guide samples every local latent site the model has, and no site the model does not have;
+* the guide samples every local latent site the model has, inside ``"data"`` and weighed as the
+  model weighs it, and no site the model does not have (auxiliary sites aside);
 * a guide that declares ``density_anywhere`` evaluates log q at points it did not draw.
 
 Each refusal is a :class:`ContractError`, one line naming the site, the declaration or the fix;
@@ -19,6 +20,7 @@ Each refusal is a :class:`ContractError`, one line naming the site, the declarat
 """
 
 import math
+import re
 
 import pyro
 import pyro.poutine as poutine
@@ -47,7 +49,7 @@ def _trace(program, role: str, x, kwargs):
     try:
         return poutine.trace(program).get_trace(x, **kwargs)
     except TypeError as e:
-        if "num_data" in str(e) or "index" in str(e):
+        if re.search(r"unexpected keyword argument '(num_data|index)'", str(e)):
             raise ContractError(
                 f"the {role} {describe(program)} does not take the contract's keywords num_data and index "
                 f"({_first_line(e)}): wrap it, {WRAP}"

@@ -326,3 +326,11 @@ def test_a_guide_whose_plate_weighs_points_unlike_the_models_is_refused():
     model = aevb.wrap(vae.model)
     with pytest.raises(ContractError, match="weighs 'latent' by 1 and the model by 7.5: give the guide's plate"):
         preflight(model, unscaled_guide, binary_data(), num_data=N)
+
+
+def test_a_type_error_of_the_programs_own_is_not_taken_for_the_missing_keywords():
+    def model(x, *, num_data=None, index=None):
+        raise TypeError("only integer tensors of a single element can be converted to an index")
+
+    with pytest.raises(TypeError, match="converted to an index"):  # the user's own bug, as it is
+        preflight(model, None, binary_data())
