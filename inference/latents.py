@@ -32,6 +32,12 @@ DATA_PLATE = "data"
 OBSERVED = "x"
 
 
+def observed_sites(trace) -> list:
+    """The names of the trace's observed sample sites (never a plate's subsample index)."""
+    sites = trace.nodes.items()
+    return [n for n, s in sites if s["type"] == "sample" and s["is_observed"] and not site_is_subsample(s)]
+
+
 def is_latent(site) -> bool:
     """A sampled, unobserved site that is not a plate's subsample index."""
     return site["type"] == "sample" and not site["is_observed"] and not site_is_subsample(site)
@@ -162,10 +168,11 @@ def guide_draws(guide, x: torch.Tensor) -> dict:
     return {name: trace.nodes[name]["value"] for name in local_latent_sites(trace)}
 
 
-def guide_log_density(guide, x: torch.Tensor, values: dict) -> torch.Tensor:
+def guide_log_density(guide, x: torch.Tensor, values: dict, num_data: int = None, index=None) -> torch.Tensor:
     """log q(zᵢ | xᵢ) of every datapoint at the local latents ``values`` (which the guide need not
-    have drawn: it must be able to evaluate its density anywhere)."""
-    trace = poutine.trace(poutine.condition(guide, data=values)).get_trace(x, num_data=len(x))
+    have drawn: it must be able to evaluate its density anywhere); ``x`` is the whole data set, or
+    the rows ``index`` of one of ``num_data`` points (a guide with per-point parameters reads them)."""
+    trace = poutine.trace(poutine.condition(guide, data=values)).get_trace(x, num_data=num_data or len(x), index=index)
     total = 0.0
     for name in values:  # conditioned, these sites are observed in the trace: sum them by name
         site = trace.nodes[name]

@@ -25,10 +25,9 @@ import re
 import pyro
 import pyro.poutine as poutine
 import torch
-from pyro.poutine.util import site_is_subsample
 
 from .capabilities import capabilities, describe
-from .latents import DATA_PLATE, OBSERVED, is_latent, local_latent_sites
+from .latents import DATA_PLATE, OBSERVED, guide_log_density, is_latent, local_latent_sites, observed_sites
 
 #: How many rows of the data the check traces (all of them when the batch is smaller).
 ROWS = 8
@@ -67,8 +66,7 @@ def check_model(model, trace, x, num_data: int) -> None:
     """The model's observed site, its plate and scale, and the data's support."""
     name = describe(model)
     if OBSERVED not in trace.nodes or not trace.nodes[OBSERVED]["is_observed"]:
-        observed = [n for n, s in trace.nodes.items() if s["type"] == "sample" and s["is_observed"]]
-        observed = [n for n in observed if not site_is_subsample(trace.nodes[n])]
+        observed = observed_sites(trace)
         if len(observed) == 1:
             fix = f"wrap it, aevb.wrap(model, guide, observed={observed[0]!r})"
         else:
@@ -143,8 +141,7 @@ def check_density_anywhere(model_trace, guide, x, kwargs) -> None:
     """A guide that declares ``density_anywhere`` evaluates a finite log q at the model's own draws."""
     values = {n: model_trace.nodes[n]["value"] for n in local_latent_sites(model_trace)}
     try:
-        trace = poutine.trace(poutine.condition(guide, data=values)).get_trace(x, **kwargs)
-        log_q = sum(trace.nodes[n]["fn"].log_prob(trace.nodes[n]["value"]) for n in values)
+        log_q = guide_log_density(guide, x, values, **kwargs)
     except Exception as e:  # noqa: BLE001 - whatever stops it, the declaration does not hold
         raise ContractError(
             f"the guide {describe(guide)} declares density_anywhere but cannot evaluate log q at points it did "

@@ -44,7 +44,7 @@ from torch import nn
 from aevb.models.contract import LocalSite
 
 from .capabilities import GuideCapabilities, ModelCapabilities, declare
-from .latents import DATA_PLATE, OBSERVED, is_latent
+from .latents import DATA_PLATE, OBSERVED, is_latent, observed_sites
 
 
 class _Contract(Messenger):
@@ -115,8 +115,7 @@ class Names:
         # hidden from every outer handler, in a forked RNG: finding the names changes no draw that follows
         with poutine.block(), torch.no_grad(), pyro.validation_enabled(False), torch.random.fork_rng(devices=devices):
             trace = poutine.trace(self.model).get_trace(x, **kwargs)
-        observed = [n for n, s in trace.nodes.items() if s["type"] == "sample" and s["is_observed"]]
-        observed = [n for n in observed if not site_is_subsample(trace.nodes[n])]
+        observed = observed_sites(trace)
         if self.observed is None:
             if len(observed) != 1:
                 found = ", ".join(repr(n) for n in observed) or "none"
