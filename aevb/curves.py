@@ -18,6 +18,7 @@ from . import experiment as exp
 from .files import read_json, write_json
 from .inference import ALGORITHMS, LL_ESTIMATORS
 from .inference.capabilities import capabilities
+from .inference.estimators import summary
 from .inference.estimators.elbo import elbo_per_point
 from .inference.training.checkpoint import CheckpointError
 from .inference.training.stops import TrainingDiverged
@@ -210,19 +211,25 @@ def bound_evaluator(train_points: int, num_samples: int = 1, seed: int = 0):
 def _per_split(experiment, num_points: int, suffix: str, name: str, num_samples: int, seed: int) -> dict:
     """``{"train_SUFFIX", "test_SUFFIX"}``: the registered log-likelihood estimator ``name``
     (:data:`aevb.inference.LL_ESTIMATORS`, encoder-free here: every algorithm is scored alike)
-    per datapoint, averaged over the first ``num_points`` points of each split."""
+    per datapoint, averaged over the first ``num_points`` points of each split, and
+    ``{split}_SUFFIX_unreliable``, the points flagged (:func:`aevb.inference.estimators.summary`:
+    points an estimator refuses are left out of the average)."""
     values = {}
     for split in ("train", "test"):
         x = scored_points(experiment, split, num_points)
         model, _ = experiment.scoring_pair(x)
-        values[f"{split}_{suffix}"] = (
-            LL_ESTIMATORS[name]
-            .estimate(
-                model, None, x, num_samples=num_samples, seed=seed, progress=experiment.progress and f"{split} {suffix}"
-            )
-            .mean()
-            .item()
+        points = LL_ESTIMATORS[name].estimate(
+            model,
+            None,
+            x,
+            num_samples=num_samples,
+            seed=seed,
+            progress=experiment.progress and f"{split} {suffix}",
+            with_error=True,
         )
+        result = summary(points)
+        values[f"{split}_{suffix}"] = result["value"]
+        values[f"{split}_{suffix}_unreliable"] = result["unreliable"]
     return values
 
 

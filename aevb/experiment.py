@@ -26,7 +26,7 @@ from .inference import rules
 from .inference.algorithms import ALGORITHMS
 from .inference.capabilities import capabilities
 from .inference.diagnostics.refine import amortisation_gap, fitted_guide
-from .inference.estimators import LL_ESTIMATORS, evaluate_elbo, monte_carlo_error
+from .inference.estimators import LL_ESTIMATORS, evaluate_elbo, summary
 from .inference.training import distributed
 from .inference.training.checkpoint import Checkpointer, CheckpointError, TrainState, load_checkpoint
 from .inference.training.compile import compile_step
@@ -166,21 +166,18 @@ class Experiment:
         K = ``eval_samples``; ``appendix-d``, ``eval_samples`` HMC posterior samples per point;
         ``ais``, ``eval_samples`` annealing steps and 16 chains, from the guide when it can start
         them, else from the prior). ``standard_error`` is the estimator's Monte Carlo error of
-        that average, the points held fixed (:func:`aevb.inference.estimators.registry.monte_carlo_error`)."""
+        that average, the points held fixed; ``unreliable`` counts the points whose estimate cannot
+        be trusted (too few effective samples, or Appendix D's chains not mixing) and ``refused``
+        those left out of the average (Appendix D's), ``min_ess`` the smallest effective sample
+        size (:func:`aevb.inference.estimators.uncertainty.summary`)."""
         c = self.config
         x = self.test.head(c["eval_points"])
         model, guide = self.scoring_pair(x)
         estimator = LL_ESTIMATORS[c["ll_estimator"]]
-        values, errors = estimator.estimate(
+        points = estimator.estimate(
             model, guide, x, num_samples=c["eval_samples"], seed=0, progress=self.progress, with_error=True
         )
-        return {
-            "value": values.mean().item(),
-            "standard_error": monte_carlo_error(errors),
-            "estimator": c["ll_estimator"],
-            "num_samples": c["eval_samples"],
-            "num_points": len(x),
-        }
+        return {**summary(points), "estimator": c["ll_estimator"], "num_samples": c["eval_samples"]}
 
     def checkpointer(self, out_dir) -> Checkpointer:
         """What this run's checkpoint in ``out_dir/checkpoint.pt`` holds: model, guide, the

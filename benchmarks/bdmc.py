@@ -9,10 +9,16 @@ AIS started at the z that generated it (a stochastic upper bound), 16 chains eac
 pilot chains, --ais-steps annealing steps (Figure 3's AIS: 300). The mean gap bounds the error
 of AIS with these settings on these points. For models with at most 4 latent numbers per point
 (Appendix D's range) Appendix D's estimate (50 + 50 HMC samples) on the same simulated points
-follows, with its mean standard error; last, AIS on the first --points real test points, and
-Appendix D on the same test points where it applies. Means over points, with the mean standard
-error (across chains for AIS, along the estimating chain for Appendix D); per point in
---out/bdmc.csv (simulated points) and --out/test_points.csv (test points).
+follows; last, AIS on the first --points real test points, and Appendix D on the same test
+points where it applies. Means over points, with the mean standard error (jackknife across
+chains for AIS, over blocks of the estimating chain for Appendix D), and the points flagged
+unreliable (effective sample size below 5, or Appendix D's chains not mixing: those are refused
+and left out of its mean).
+
+Every model is scored with the mass matrix its latent size gets (dense up to 16 numbers per
+point) and, where that is dense, again with the diagonal one the estimators used before
+2026-12-07, in the same run: old and new side by side. Per point in --out/bdmc.csv (simulated
+points) and --out/test_points.csv (test points).
 """
 
 import sys
@@ -23,9 +29,11 @@ from aevb import cli
 from aevb import experiment as exp
 from aevb.files import write_text
 from aevb.inference import LL_ESTIMATORS
+from aevb.inference.estimators import summary
 from aevb.inference.estimators.ais import ais_log_likelihood
 from aevb.inference.estimators.appendix_d import appendix_d_log_likelihood
 from aevb.inference.estimators.bdmc import bdmc, simulate
+from aevb.inference.estimators.mass import dense_for
 from aevb.inference.latents import LatentLayout
 
 PROGRAM = cli.Program(
@@ -47,72 +55,83 @@ def main(argv=None):
         "chains\n"
     )
     print(
-        "| run | model | inference | forward AIS (lower) | reverse AIS (upper) | gap | Appendix D ± SE | AIS on "
-        "test points | "
-        "Appendix D on test points | time |"
+        "| run | model | inference | mass | forward AIS (lower) | reverse AIS (upper) | gap | unreliable | "
+        "Appendix D ± SE (refused) | AIS on test points (unreliable) | Appendix D on test points (refused) | time |"
     )
-    print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|")
-    rows = ["run,point,lower,lower_se,upper,upper_se,appendix_d,appendix_d_se"]
-    test_rows = ["run,point,ais,ais_se,appendix_d,appendix_d_se"]
+    print("|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    rows = ["run,mass,point,lower,lower_se,lower_ess,upper,upper_se,upper_ess,appendix_d,appendix_d_se"]
+    test_rows = ["run,mass,point,ais,ais_se,ais_ess,appendix_d,appendix_d_se"]
     for folder in settings["run_dirs"]:
         run = exp.load(
             folder, data_dir=settings["data_dir"], device=settings["device"], log=lambda *a: None, progress=False
         )
         test = run.test.x[:points]
         x, z = simulate(run.model, test, seed=settings["seed"])
-        start = time.perf_counter()
-        s = bdmc(
-            run.model,
-            x,
-            z,
-            num_steps=steps,
-            num_chains=CHAINS,
-            pilot_chains=PILOTS,
-            seed=settings["seed"],
-            progress=f"BDMC {folder}",
-        )
-        appendix_d = appendix_d_error = test_d = None
-        if LatentLayout.of(run.model, test).size <= LL_ESTIMATORS["appendix-d"].max_latent_size:
-            appendix_d, appendix_d_error = appendix_d_log_likelihood(
-                run.model, x, seed=settings["seed"], with_error=True, progress=f"Appendix D {folder}"
+        size = LatentLayout.of(run.model, test).size
+        masses = [("dense", True), ("diagonal", False)] if dense_for(size) else [("diagonal", False)]
+        for mass, dense in masses:
+            start = time.perf_counter()
+            s = bdmc(
+                run.model,
+                x,
+                z,
+                num_steps=steps,
+                num_chains=CHAINS,
+                pilot_chains=PILOTS,
+                dense=dense,
+                seed=settings["seed"],
+                progress=f"BDMC {folder} ({mass})",
             )
-            test_d = appendix_d_log_likelihood(
-                run.model, test, seed=settings["seed"], with_error=True, progress=f"Appendix D {folder} test"
+            appendix_d = test_d = None
+            if size <= LL_ESTIMATORS["appendix-d"].max_latent_size:
+                appendix_d = appendix_d_log_likelihood(
+                    run.model, x, dense=dense, seed=settings["seed"], with_error=True, progress=f"Appendix D {folder}"
+                )
+                test_d = appendix_d_log_likelihood(
+                    run.model, test, dense=dense, seed=settings["seed"], with_error=True, progress="Appendix D test"
+                )
+            ais = ais_log_likelihood(
+                run.model,
+                test,
+                num_steps=steps,
+                num_chains=CHAINS,
+                pilot_chains=PILOTS,
+                dense=dense,
+                seed=settings["seed"],
+                with_error=True,
+                progress=f"AIS {folder} ({mass})",
             )
-        ais, ais_error = ais_log_likelihood(
-            run.model,
-            test,
-            num_steps=steps,
-            num_chains=CHAINS,
-            pilot_chains=PILOTS,
-            seed=settings["seed"],
-            with_error=True,
-            progress=f"AIS {folder}",
-        )
-        took = time.perf_counter() - start
-        shown = "—" if appendix_d is None else f"{appendix_d.mean():.2f} ± {appendix_d_error.mean():.2f}"
-        shown_test = "—" if test_d is None else f"{test_d[0].mean():.2f} ± {test_d[1].mean():.2f}"
-        print(
-            f"| {folder} | {run.config['model']} | {run.config['inference']} | {s.lower.mean():.2f} ± "
-            f"{s.lower_error.mean():.2f} | "
-            f"{s.upper.mean():.2f} ± {s.upper_error.mean():.2f} | {s.gap.mean():.2f} | {shown} | {ais.mean():.2f} ± "
-            f"{ais_error.mean():.2f} | "
-            f"{shown_test} | {took / 60:.1f} min |",
-            flush=True,
-        )
-        columns = [s.lower, s.lower_error, s.upper, s.upper_error] + (
-            [] if appendix_d is None else [appendix_d, appendix_d_error]
-        )
-        for i, values in enumerate(zip(*(c.tolist() for c in columns))):
-            cells = [f"{v:.4f}" for v in values] + [""] * (6 - len(values))  # no Appendix D: two empty cells
-            rows.append(",".join([folder, str(i)] + cells))
-        columns = [ais, ais_error] + ([] if test_d is None else list(test_d))
-        for i, values in enumerate(zip(*(c.tolist() for c in columns))):
-            test_rows.append(",".join([folder, str(i)] + [f"{v:.4f}" for v in values] + [""] * (4 - len(values))))
+            took = time.perf_counter() - start
+            print(
+                f"| {folder} | {run.config['model']} | {run.config['inference']} | {mass} | "
+                f"{s.lower.mean():.2f} ± {s.lower_error.mean():.2f} | "
+                f"{s.upper.mean():.2f} ± {s.upper_error.mean():.2f} | {s.gap.mean():.2f} | "
+                f"{int((~s.reliable).sum())} of {len(x)} | {shown(appendix_d)} | "
+                f"{ais.value.mean():.2f} ± {ais.error.mean():.2f} ({int((~ais.reliable).sum())}) | {shown(test_d)} | "
+                f"{took / 60:.1f} min |",
+                flush=True,
+            )
+            columns = [s.lower, s.lower_error, s.lower_ess, s.upper, s.upper_error, s.upper_ess]
+            columns += [] if appendix_d is None else [appendix_d.value, appendix_d.error]
+            for i, values in enumerate(zip(*(c.tolist() for c in columns))):
+                cells = [f"{v:.4f}" for v in values] + [""] * (8 - len(values))  # no Appendix D: two empty cells
+                rows.append(",".join([folder, mass, str(i)] + cells))
+            columns = [ais.value, ais.error, ais.ess] + ([] if test_d is None else [test_d.value, test_d.error])
+            for i, values in enumerate(zip(*(c.tolist() for c in columns))):
+                cells = [f"{v:.4f}" for v in values] + [""] * (5 - len(values))
+                test_rows.append(",".join([folder, mass, str(i)] + cells))
     out.mkdir(parents=True, exist_ok=True)
     write_text(out / "bdmc.csv", "\n".join(rows) + "\n")
     write_text(out / "test_points.csv", "\n".join(test_rows) + "\n")
     print(f"\nwrote {out}/bdmc.csv and {out}/test_points.csv")
+
+
+def shown(points) -> str:
+    """An Appendix D cell: mean over the points it estimated ± their mean error (refused points)."""
+    if points is None:
+        return "—"
+    result = summary(points)
+    return f"{result['value']:.2f} ± {points.error[points.value.isfinite()].mean():.2f} ({result['refused']})"
 
 
 if __name__ == "__main__":

@@ -86,6 +86,7 @@ COLUMNS = [
     "estimator",
     "test_elbo",
     "test_log_likelihood",
+    "test_log_likelihood_unreliable",
     "amortisation_gap",
     "epochs",
     "examples",
@@ -141,6 +142,7 @@ def run_pair(settings, guide: str, name: str, k: int, out: Path, log) -> dict:
         "estimator": run.config["estimator"],
         "test_elbo": history[-1].get("test_elbo"),
         "test_log_likelihood": ll["value"] if ll else None,
+        "test_log_likelihood_unreliable": ll["unreliable"] if ll else None,
         "amortisation_gap": run.amortisation_gap(settings["gap_points"])["gap"]
         if capabilities(run.guide, "guide").amortised
         else None,
@@ -273,6 +275,7 @@ def write_results(rows, out: Path, settings) -> None:
         "estimator",
         "test ELBO",
         f"test log-lik. ({settings['ll_estimator']}, {settings['eval_samples']} samples, {points} pts)",
+        "unreliable pts",
         f"amortisation gap ({settings['gap_points']} pts, {settings['refine_steps']} steps)",
         "epochs",
         "seconds",
@@ -298,6 +301,7 @@ def write_results(rows, out: Path, settings) -> None:
             r.get("estimator") or "",
             fmt(r.get("test_elbo")),
             fmt(r.get("test_log_likelihood")),
+            fmt(r.get("test_log_likelihood_unreliable"), "d"),
             fmt(r.get("amortisation_gap"), ".3f"),
             fmt(r.get("epochs"), "d"),
             fmt(r.get("seconds"), ".0f"),

@@ -40,6 +40,7 @@ from aevb.files import read_json, write_json, write_text
 from aevb.folder import RunFolder
 from aevb.inference import progress as progress_module
 from aevb.inference.diagnostics.active_units import ACTIVE_UNIT_THRESHOLD, active_units
+from aevb.inference.estimators.uncertainty import flag_note
 from aevb.inference.training.checkpoint import load_checkpoint
 from aevb.inference.training.schedule import stage_end, stage_of
 
@@ -244,7 +245,7 @@ def results_table(rows, records: dict, stages: int) -> str:
         lines.append(
             f"| {row.label} | {stages} ({result['epochs']}) | {ll['value']:.2f} ± {ll['standard_error']:.2f} (K = "
             f"{ll['num_samples']}, "
-            f"{ll['num_points']} points) | {paper} | {gap} | "
+            f"{ll['num_points']} points{flag_note(ll)}) | {paper} | {gap} | "
             f"{result['train_bound']:.2f} | {units} | {result['train_seconds']:.0f} | {result['eval_seconds']:.0f} |"
         )
     return "\n".join(lines)

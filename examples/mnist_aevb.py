@@ -37,6 +37,7 @@ from aevb.config import RUN_KEYS
 from aevb.files import read_json, write_json
 from aevb.folder import RunFolder
 from aevb.inference import distributed, progress
+from aevb.inference.estimators.uncertainty import flag_note
 
 PROGRAM = cli.Program(
     "mnist_aevb", __doc__, keys=(*RUN_KEYS, "out", "data_dir", "device", "resume", "overwrite", "quiet", "tensorboard")
@@ -148,6 +149,7 @@ def train_and_evaluate(settings, out: Path, main_process: bool) -> None:
     print(
         f"{elbo}test log-likelihood ({ll['estimator']}, {ll['num_samples']} samples/steps, {ll['num_points']} points) "
         f"{ll['value']:.2f} ± {ll['standard_error']:.2f} nats/datapoint (± its Monte Carlo standard error)"
+        f"{flag_note(ll)}"
     )
     print(f"wrote {out}/config.yaml, metrics.json, checkpoint.pt and figures")
 

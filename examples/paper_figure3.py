@@ -182,12 +182,19 @@ def draw(settings):
         )
         paths = plot(runs, sizes, methods, title, out / "figure3")
         metrics["final"] = {
-            name: {**{k: v for k, v in curve["points"][-1].items() if k.endswith("_ll")}, **curve.get("final", {})}
+            name: {
+                **{k: v for k, v in curve["points"][-1].items() if k.endswith(("_ll", "_ll_unreliable"))},
+                **curve.get("final", {}),
+            }
             for name, curve in runs.items()
         }
         sweep.write()
         for name, final in metrics["final"].items():
-            say(f"{name}: " + ", ".join(f"{k} {v:.2f}" for k, v in final.items() if k.endswith(("_ll", "_ais"))))
+            say(
+                f"{name}: "
+                + ", ".join(f"{k} {v:.2f}" for k, v in final.items() if k.endswith(("_ll", "_ais")))
+                + "".join(f", {k} {v}" for k, v in final.items() if k.endswith("_unreliable") and v)
+            )
         say(f"wrote {out / 'metrics.json'}, {', '.join(map(str, paths))}")
 
 

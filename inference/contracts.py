@@ -54,9 +54,10 @@ class Algorithm(Protocol):
 
 @runtime_checkable
 class LogLikelihoodEstimator(Protocol):
-    """An estimator of log p(xᵢ) for every row of ``x`` (nats), and with ``with_error`` each row's
-    Monte Carlo standard error as a second tensor. Declarations:
-    :class:`~aevb.inference.capabilities.EstimatorCapabilities`."""
+    """An estimator of log p(xᵢ) for every row of ``x`` (nats), and with ``with_error``
+    :class:`~aevb.inference.estimators.uncertainty.PointEstimates` (each row's estimate, Monte Carlo
+    standard error, effective sample size and reliability flag; a row the estimator refuses has
+    the value NaN). Declarations: :class:`~aevb.inference.capabilities.EstimatorCapabilities`."""
 
     def estimate(
         self,

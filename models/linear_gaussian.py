@@ -21,6 +21,13 @@ from .contract import LocalSite, data_plate, mlp_body
 from .mlp import VAEModel
 
 
+def random_rotation(size: int, generator: torch.Generator) -> torch.Tensor:
+    """A random orthogonal matrix (size × size, float64): the Q of a Gaussian matrix's QR
+    decomposition, its columns' signs fixed by R's diagonal (so it is Haar-distributed)."""
+    q, r = torch.linalg.qr(torch.randn(size, size, generator=generator, dtype=torch.float64))
+    return q * torch.sign(torch.diagonal(r))
+
+
 class LinearDecoder(nn.Module):
     """x's mean W z + b and a shared log standard deviation log σ."""
 
@@ -91,13 +98,19 @@ class LinearGaussianModel(VAEModel):
 
     @classmethod
     def with_posterior_scales(
-        cls, scales, data_dim: int = None, sigma: float = 0.5, seed: int = 0
+        cls, scales, data_dim: int = None, sigma: float = 0.5, seed: int = 0, rotated: bool = False
     ) -> "LinearGaussianModel":
         """A model whose exact posterior p(z|x) has standard deviations ``scales`` (each in (0, 1)),
         one per latent dimension, along the latent axes: W's columns are orthogonal with norms
         n_k = σ (1/s_k² − 1)^½, since then WᵀW + σ²I is diagonal and p(z|x)'s variances are
         σ² / (n_k² + σ²). An anisotropic oracle for the HMC-based estimators (scales spanning a
-        factor of 50: docs/baselines.md). ``data_dim`` defaults to twice the latent dimension."""
+        factor of 50: docs/baselines.md). ``data_dim`` defaults to twice the latent dimension.
+
+        ``rotated``: W is then multiplied on the right by a random orthogonal matrix R (drawn from
+        the same seed, after everything else): the posterior's covariance becomes Rᵀ diag(s²) R,
+        the same spreads along directions that mix every latent, and p(x) is unchanged (the
+        prior N(0, I) is rotation-invariant). A trained decoder's posteriors look like this, not
+        like the axis-aligned ones, and a diagonal mass matrix cannot whiten them."""
         scales = torch.as_tensor(scales, dtype=torch.float64)
         if scales.dim() != 1 or not ((scales > 0) & (scales < 1)).all():
             raise ValueError(f"scales must be a list of posterior standard deviations in (0, 1), got {scales.tolist()}")
@@ -109,7 +122,10 @@ class LinearGaussianModel(VAEModel):
         basis, _ = torch.linalg.qr(torch.randn(data_dim, latent_dim, generator=g, dtype=torch.float64))
         norms = sigma * (1 / scales**2 - 1).sqrt()
         b = torch.randn(data_dim, generator=g, dtype=torch.float64)
-        return cls(data_dim, latent_dim).double().set_parameters(basis * norms, b, sigma)
+        W = basis * norms
+        if rotated:
+            W = W @ random_rotation(latent_dim, g)
+        return cls(data_dim, latent_dim).double().set_parameters(W, b, sigma)
 
     @classmethod
     def maximum_likelihood(cls, x: torch.Tensor, latent_dim: int) -> "LinearGaussianModel":
@@ -145,6 +161,28 @@ class TwoLayerLinearGaussian(nn.Module):
         self.W, self.b = nn.Parameter(torch.zeros(data_dim, k1)), nn.Parameter(torch.zeros(data_dim))
         self.log_sigma1, self.log_s = nn.Parameter(torch.zeros(())), nn.Parameter(torch.zeros(()))
         self.local_sites = (LocalSite("z1", k1, ("x",), mlp_body((32,))), LocalSite("z2", k2, ("z1",), mlp_body((32,))))
+
+    @classmethod
+    def correlated(
+        cls, data_dim: int = 8, sizes=(3, 2), sigma1: float = 0.05, spread: float = 50.0, seed: int = 0
+    ) -> "TwoLayerLinearGaussian":
+        """A two-layer oracle whose posterior over [z₁, z₂] is correlated and anisotropic: z₁ | z₂ is
+        tight (σ₁ = ``sigma1``, so z₁ ≈ A z₂ + a ties the two sites together), and W's columns
+        have norms spanning a factor of ``spread`` along a random rotation of z₁'s axes (seeded).
+        Frozen, float64."""
+        k1, k2 = sizes
+        g = torch.Generator().manual_seed(seed)
+        basis, _ = torch.linalg.qr(torch.randn(data_dim, k1, generator=g, dtype=torch.float64))
+        norms = spread ** -torch.linspace(0, 1, k1, dtype=torch.float64) * 4.0
+        W = basis * norms @ random_rotation(k1, g)
+        A = torch.randn(k1, k2, generator=g, dtype=torch.float64)
+        a = torch.randn(k1, generator=g, dtype=torch.float64)
+        b = torch.randn(data_dim, generator=g, dtype=torch.float64)
+        model = cls(data_dim, (k1, k2)).double().set_parameters(A, a, sigma1, W, b, 0.5)
+        model.train(False)
+        for p in model.parameters():
+            p.requires_grad_(False)
+        return model
 
     @torch.no_grad()
     def set_parameters(self, A, a, sigma1, W, b, s) -> "TwoLayerLinearGaussian":

@@ -88,6 +88,30 @@ def anisotropic_linear_gaussian(latent_dim=10, num_points=100, seed=1):
     return model, x
 
 
+def rotated_linear_gaussian(latent_dim=10, num_points=20, seed=0, spread=50.0):
+    """The anisotropic oracle with its latent basis rotated (issue 27): posterior standard
+    deviations 0.9 … 0.9/``spread`` along the directions of a random rotation drawn from ``seed``,
+    so the posterior is correlated (a trained decoder's posteriors look like this), frozen, and
+    ``num_points`` points (z, x) ~ p(z) p(x|z) simulated from it: (model, x); the exact posterior
+    draws come from :func:`rotated_linear_gaussian_with_draws`."""
+    model, x, _ = rotated_linear_gaussian_with_draws(latent_dim, num_points, seed, spread)
+    return model, x
+
+
+def rotated_linear_gaussian_with_draws(latent_dim=10, num_points=20, seed=0, spread=50.0):
+    """:func:`rotated_linear_gaussian` and the exact posterior draws z that made its points."""
+    from aevb.inference.estimators.bdmc import simulate
+    from aevb.models.linear_gaussian import LinearGaussianModel
+
+    scales = (0.9 * spread ** -torch.linspace(0, 1, latent_dim, dtype=torch.float64)).tolist()
+    model = LinearGaussianModel.with_posterior_scales(scales, sigma=0.5, seed=seed, rotated=True).float()
+    model.train(False)
+    for p in model.parameters():
+        p.requires_grad_(False)
+    x, z = simulate(model, torch.zeros(num_points, model.data_dim), seed=seed)
+    return model, x, z
+
+
 def correlated_linear_gaussian():
     """A linear-Gaussian model whose exact posterior has correlation −0.93 (W's columns nearly
     parallel), so the best diagonal Gaussian is 1.0 nats per datapoint from it."""

@@ -3,6 +3,8 @@
 * :mod:`.elbo`: the ELBO per datapoint; :mod:`.importance`: importance sampling with the guide;
 * :mod:`.ais`: annealed importance sampling; :mod:`.bdmc`: bidirectional Monte Carlo;
 * :mod:`.appendix_d`: the paper's Appendix D estimator; :mod:`.hmc`: the per-point HMC they share;
+* :mod:`.mass`: the HMC chains' mass matrices, diagonal or dense;
+* :mod:`.uncertainty`: each point's standard error, effective sample size and reliability flag;
 * :mod:`.weights` and :mod:`.batching`: the log-weight arithmetic and the seeded point batches
   every estimator runs on; :mod:`.registry`: ``--ll-estimator NAME`` → estimator.
 """
@@ -12,7 +14,8 @@ from .appendix_d import appendix_d_log_likelihood
 from .bdmc import bdmc
 from .elbo import elbo_per_point, evaluate_elbo
 from .importance import evaluate_log_likelihood, log_likelihood_per_point
-from .registry import LL_ESTIMATORS, LogLikelihoodEstimator, monte_carlo_error
+from .registry import LL_ESTIMATORS, LogLikelihoodEstimator
+from .uncertainty import PointEstimates, summary
 from .weights import log_importance_weights
 
 __all__ = [
@@ -26,5 +29,6 @@ __all__ = [
     "evaluate_log_likelihood",
     "log_importance_weights",
     "log_likelihood_per_point",
-    "monte_carlo_error",
+    "PointEstimates",
+    "summary",
 ]

@@ -18,15 +18,19 @@ tuned by chains that play no other part, the transitions are fixed kernels for t
 estimate, which keeps both bounds valid. Per temperature and per point the pilots record:
 
 * a step size, adapted toward 90% acceptance (geometric mean over the pilot chains);
-* a diagonal inverse mass matrix: the pilots' variance of each latent dimension across chains,
-  smoothed along the schedule (``mass_rate``). Without it one step size has to suit every
-  dimension, and is set by the narrowest one. The estimating chains' steps are then capped at
-  a quarter period of the whitened target (:func:`aevb.inference.estimators.hmc.quarter_period_step`).
+* an inverse mass matrix: the pilots' covariance of the latents across chains, smoothed along
+  the schedule (``mass_rate``), dense or diagonal by latent size
+  (:mod:`aevb.inference.estimators.mass`; a dense one regularised as if from the
+  ``chains · (2 − rate) / rate`` draws the smoothing averages). Without it one step size has to
+  suit every direction, and is set by the narrowest one. The estimating chains' steps are then
+  capped at a quarter period of the whitened target
+  (:func:`aevb.inference.estimators.hmc.quarter_period_step`).
 
-On a linear-Gaussian model whose posterior standard deviations span a factor of 50, at
-Figure 3's cost (300 steps, 16 chains), AIS from the prior came out 0.71 nats low on average
-with the identity mass and 0.045 low with both, and the BDMC gap fell from 2.09 to 0.13 nats
-(``examples/linear_gaussian_oracle.py``, docs/baselines.md).
+Where each choice holds, at Figure 3's cost (300 steps, 16 chains, 4 pilots), on linear-Gaussian
+oracles with posterior standard deviations spanning a factor of 50 (docs/baselines.md): the
+identity mass fails even on axis-aligned posteriors (0.71 nats low); a diagonal holds on
+axis-aligned ones (0.045 low) and fails on rotated ones (0.4–0.6 low, the BDMC gap 1.1–1.6); a
+dense one holds on both.
 """
 
 from dataclasses import dataclass
@@ -39,7 +43,8 @@ from ..preflight import preflight
 from ..rules import CombinationError
 from .batching import seeded_point_batches
 from .hmc import PerPointHMC, quarter_period_step
-from .weights import log_mean_exp_with_error
+from .mass import CURVATURE_EVERY, covariance_from_precision, curvature, dense_for
+from .uncertainty import PointEstimates, estimates
 
 #: Each pilot step moves the running variance this far toward the chains' current spread.
 MASS_RATE = 0.2
@@ -64,14 +69,25 @@ class Schedule:
 
 class Annealing:
     """The tempered targets of one batch of points ``x`` run as ``chains`` chains each (chain c
-    of point i sits at row c · B + i), and the HMC transition of each temperature."""
+    of point i sits at row c · B + i), and the HMC transition of each temperature. ``dense``: the
+    form of the adapted mass matrix (None: by latent size, :func:`~aevb.inference.estimators.mass.dense_for`)."""
 
-    def __init__(self, model, x: torch.Tensor, chains: int, guide=None, num_leapfrog: int = 5, adapt_mass: bool = True):
+    def __init__(
+        self,
+        model,
+        x: torch.Tensor,
+        chains: int,
+        guide=None,
+        num_leapfrog: int = 5,
+        adapt_mass: bool = True,
+        dense: bool = None,
+    ):
         self.model, self.guide, self.chains, self.num_leapfrog = model, guide, chains, num_leapfrog
         self.adapt_mass = adapt_mass
         self.points = len(x)
         self.x = x.repeat(chains, 1)
         self.layout = LatentLayout.of(model, self.x)
+        self.dense = adapt_mass and (dense_for(self.layout.size) if dense is None else dense)
 
     def densities(self, z: torch.Tensor) -> tuple:
         """(log p₀(z), log p(x, z)) per chain: the prior and the likelihood from one trace of the model."""
@@ -122,6 +138,12 @@ class Annealing:
         """Each point's variance of every dimension across its chains (B, K)."""
         return self.per_point(z).var(0).clamp(min=1e-12)
 
+    def curvature_mass(self, beta: float, z: torch.Tensor) -> torch.Tensor:
+        """Each point's dense inverse mass for the target at ``beta``: its curvature averaged over the
+        point's chains at ``z``, inverted (B, K, K)."""
+        precision = self.per_point(curvature(self.kernel(beta).log_density, z)).mean(0)
+        return covariance_from_precision(precision)
+
 
 def pilot(
     annealing: Annealing, betas: list, advance, *, mass_rate: float = MASS_RATE, initial_step_size: float = 0.1
@@ -131,14 +153,16 @@ def pilot(
     z = annealing.start()
     n, size = z.shape
     step = torch.full((n,), initial_step_size, dtype=z.dtype, device=z.device)
-    use_mass = annealing.adapt_mass and annealing.chains >= 2  # a spread across chains needs two of them
-    inv_mass = annealing.spread(z) if use_mass else torch.ones(annealing.points, size, dtype=z.dtype, device=z.device)
+    use_mass = annealing.adapt_mass and (annealing.dense or annealing.chains >= 2)  # a spread needs two chains
+    inv_mass = annealing.spread(z) if use_mass and not annealing.dense else z.new_ones(annealing.points, size)
     schedule = Schedule(betas, [], [])
-    for beta in betas[1:]:
+    for t, beta in enumerate(betas[1:]):
+        if annealing.dense and t % CURVATURE_EVERY == 0:
+            inv_mass = annealing.curvature_mass(beta, z)
         schedule.step_sizes.append(annealing.per_point(step).log().mean(0).exp())
         schedule.inv_masses.append(inv_mass)
         z, _, step = annealing.kernel(beta)(z, step, adapt=True, inv_mass=annealing.per_chain(inv_mass))
-        if use_mass:
+        if use_mass and not annealing.dense:
             inv_mass = (1 - mass_rate) * inv_mass + mass_rate * annealing.spread(z)
         advance()
     return schedule
@@ -192,6 +216,7 @@ def ais_log_likelihood(
     num_leapfrog: int = 5,
     pilot_chains: int = 4,
     adapt_mass: bool = True,
+    dense: bool = None,
     batch_size: int = 100,
     seed: int = 0,
     progress=False,
@@ -199,25 +224,28 @@ def ais_log_likelihood(
 ):
     """AIS estimate of log p(x) of every row of ``x`` (nats): the log-mean of ``num_chains``
     forward chains' weights after ``pilot_chains`` pilot chains tuned the ``num_steps`` transitions
-    (``num_leapfrog`` leapfrog steps each; a diagonal mass matrix when ``adapt_mass``). From the
-    prior, or from the guide's q(z|x) when ``guide`` is given (it must evaluate log q anywhere).
-    With ``with_error``, also each point's standard error across chains (delta method, as a
-    second tensor). ``progress`` (True, or a description) reports the annealing transitions done
-    (pilot and forward chains). ``adapt_mass=False`` runs with the identity mass and uncapped
-    steps, as the estimator did before 2026-11-24, for comparison."""
+    (``num_leapfrog`` leapfrog steps each; with ``adapt_mass`` a mass matrix, dense or diagonal by
+    latent size unless ``dense`` says). From the prior, or from the guide's q(z|x) when ``guide``
+    is given (it must evaluate log q anywhere). With ``with_error``,
+    :class:`~aevb.inference.estimators.uncertainty.PointEstimates` instead: the jackknife error
+    over chains, Kish's effective number of chains, the flag (fewer than five chains can never
+    pass it). ``progress`` (True, or a description) reports the annealing transitions done (pilot
+    and forward chains). ``adapt_mass=False`` runs with the identity mass and uncapped steps, as
+    the estimator did before 2026-11-24, for comparison."""
     check_settings(num_steps, num_chains, pilot_chains, guide)
     preflight(model, guide, x)
     betas = geometric_betas(num_steps)
 
     def estimate(xb, rows, advance):
-        schedule = pilot(Annealing(model, xb, pilot_chains, guide, num_leapfrog, adapt_mass), betas, advance)
+        schedule = pilot(Annealing(model, xb, pilot_chains, guide, num_leapfrog, adapt_mass, dense), betas, advance)
         log_w = forward_log_weights(
-            Annealing(model, xb, num_chains, guide, num_leapfrog, adapt_mass), schedule, advance
+            Annealing(model, xb, num_chains, guide, num_leapfrog, adapt_mass, dense), schedule, advance
         )
-        return log_mean_exp_with_error(log_w)
+        return estimates(log_w).columns()
 
     desc = progress if isinstance(progress, str) else f"AIS log-likelihood ({num_steps} steps, {num_chains} chains)"
     result = seeded_point_batches(
         x, batch_size, seed, estimate, progress=progress and desc, steps_per_batch=2 * num_steps, unit="annealing steps"
     )
-    return (result[:, 0], result[:, 1]) if with_error else result[:, 0]
+    points = PointEstimates.stacked(result)
+    return points if with_error else points.value

@@ -18,22 +18,30 @@ from ..preflight import preflight
 from ..training.rng import seeded
 from .ais import Annealing, check_settings, forward_log_weights, geometric_betas, pilot, reverse_log_weights
 from .batching import seeded_point_batches
-from .weights import log_mean_exp_with_error
+from .uncertainty import MIN_ESS, estimates
 
 
 @dataclass
 class Sandwich:
-    """Per point: the forward (lower) and reverse (upper) estimates of log p(x) and their standard
-    errors across chains (nats)."""
+    """Per point: the forward (lower) and reverse (upper) estimates of log p(x), their jackknife
+    standard errors across chains (nats) and their effective numbers of chains
+    (:mod:`aevb.inference.estimators.uncertainty`)."""
 
     lower: torch.Tensor
     lower_error: torch.Tensor
+    lower_ess: torch.Tensor
     upper: torch.Tensor
     upper_error: torch.Tensor
+    upper_ess: torch.Tensor
 
     @property
     def gap(self) -> torch.Tensor:
         return self.upper - self.lower
+
+    @property
+    def reliable(self) -> torch.Tensor:
+        """Points whose chains' weights are worth at least MIN_ESS equal ones in both directions."""
+        return (self.lower_ess >= MIN_ESS) & (self.upper_ess >= MIN_ESS)
 
 
 @torch.no_grad()
@@ -59,6 +67,7 @@ def bdmc(
     num_leapfrog: int = 5,
     pilot_chains: int = 4,
     adapt_mass: bool = True,
+    dense: bool = None,
     batch_size: int = 100,
     seed: int = 0,
     progress=False,
@@ -75,13 +84,12 @@ def bdmc(
     betas = geometric_betas(num_steps)
 
     def sandwich(xb, rows, advance):
-        schedule = pilot(
-            Annealing(model, xb, pilot_chains, num_leapfrog=num_leapfrog, adapt_mass=adapt_mass), betas, advance
-        )
-        chains = Annealing(model, xb, num_chains, num_leapfrog=num_leapfrog, adapt_mass=adapt_mass)
-        lower = log_mean_exp_with_error(forward_log_weights(chains, schedule, advance))
-        upper = log_mean_exp_with_error(reverse_log_weights(chains, schedule, z_exact[rows], advance))
-        return torch.cat([lower, -upper[:, :1], upper[:, 1:]], -1)
+        settings = dict(num_leapfrog=num_leapfrog, adapt_mass=adapt_mass, dense=dense)
+        schedule = pilot(Annealing(model, xb, pilot_chains, **settings), betas, advance)
+        chains = Annealing(model, xb, num_chains, **settings)
+        lower = estimates(forward_log_weights(chains, schedule, advance))
+        upper = estimates(reverse_log_weights(chains, schedule, z_exact[rows], advance))
+        return torch.stack([lower.value, lower.error, lower.ess, -upper.value, upper.error, upper.ess], -1)
 
     desc = progress if isinstance(progress, str) else f"BDMC ({num_steps} steps, {num_chains} chains each way)"
     result = seeded_point_batches(

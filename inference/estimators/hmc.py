@@ -7,8 +7,8 @@ sampling. A chain moves one datapoint's packed vector of all its local latents
 per-datapoint step sizes broadcasts, and its ``potential_fn`` returns the sum of the points'
 potential energies, which has the right gradient for each point because the points are
 independent. Accept/reject needs each point's own energy, computed here. Each point may have
-its own diagonal mass matrix (AIS and Appendix D adapt one; Monte Carlo EM keeps the identity,
-as Kingma's code does).
+its own mass matrix, diagonal or dense (:mod:`aevb.inference.estimators.mass`: AIS and Appendix D
+adapt one; Monte Carlo EM keeps the identity, as Kingma's code does).
 """
 
 import math
@@ -17,6 +17,7 @@ import torch
 from pyro.ops.integrator import velocity_verlet
 
 from ..latents import LatentLayout, log_joint_per_point
+from .mass import Mass, relative_scale
 
 #: The name of the one packed state in velocity_verlet's dictionaries (not a model site).
 STATE = "latents"
@@ -46,30 +47,30 @@ class PerPointHMC:
         self.log_density, self.num_leapfrog = log_density, num_leapfrog
         self.target_accept, self.log_adapt = target_accept, math.log(adapt_factor)
 
-    def _energy(self, z, r, inv_mass):
-        return -self.log_density(z) + 0.5 * (r.pow(2) * inv_mass).sum(-1)
+    def _energy(self, z, r, mass: Mass):
+        return -self.log_density(z) + mass.kinetic(r)
 
     def __call__(self, z: torch.Tensor, step_size: torch.Tensor, adapt: bool = True, inv_mass: torch.Tensor = None):
         """Returns (new z, acceptance probabilities, new step sizes); shapes (B, K), (B,), (B,).
-        ``inv_mass`` (B, K), when given, is each point's diagonal inverse mass matrix M⁻¹ (the
-        momentum is drawn from N(0, M)): an estimate of the target's variances per dimension, so
-        one step size suits dimensions of very different scales (default: the identity)."""
-        inv_mass = torch.ones_like(z) if inv_mass is None else inv_mass
+        ``inv_mass``, when given, is each point's inverse mass matrix M⁻¹ (the momentum is drawn
+        from N(0, M)): an estimate of the target's covariance, diagonal (B, K) or dense (B, K, K),
+        so one step size suits directions of very different scales (default: the identity)."""
+        mass = Mass(torch.ones_like(z) if inv_mass is None else inv_mass, z)
         with torch.enable_grad():
-            r = torch.randn_like(z) * inv_mass.rsqrt()
+            r = mass.momentum(z)
             with torch.no_grad():
-                energy = self._energy(z, r, inv_mass)
+                energy = self._energy(z, r, mass)
             z_new, r_new, _, _ = velocity_verlet(
                 {STATE: z.detach()},
                 {STATE: r},
                 lambda p: -self.log_density(p[STATE]).sum(),
-                lambda r: {STATE: r[STATE] * inv_mass},
+                lambda r: {STATE: mass.velocity(r[STATE])},
                 step_size.unsqueeze(-1),
                 self.num_leapfrog,
             )
             z_new, r_new = z_new[STATE].detach(), r_new[STATE].detach()
         with torch.no_grad():
-            delta = energy - self._energy(z_new, r_new, inv_mass)
+            delta = energy - self._energy(z_new, r_new, mass)
             delta = torch.where(torch.isnan(delta), torch.full_like(delta, -math.inf), delta)
             accept_prob = delta.clamp(max=0).exp()
             accept = torch.rand_like(accept_prob) < accept_prob
@@ -94,8 +95,12 @@ def quarter_period_step(step_size: torch.Tensor, num_leapfrog: int) -> torch.Ten
     return step_size.clamp(max=0.5 * math.pi / num_leapfrog)
 
 
-def rescaled_step_size(step_size: torch.Tensor, old_inv_mass: torch.Tensor, new_inv_mass: torch.Tensor) -> torch.Tensor:
-    """The step size that keeps each point's largest effective step ε·√(M⁻¹ᵢ)/sᵢ unchanged when its
-    inverse mass changes from ``old`` to ``new``, taking the new one as the target's variances sᵢ²:
-    the step-size adaptation (a few percent per transition) could not follow a jump of the mass."""
-    return step_size * (old_inv_mass / new_inv_mass).amax(-1).sqrt()
+def rescaled_step_size(
+    step_size: torch.Tensor, old_inv_mass: torch.Tensor, new_inv_mass: torch.Tensor, z: torch.Tensor
+) -> torch.Tensor:
+    """The step size that keeps each point's largest effective step (in units of the target's
+    spread along that direction) unchanged when its inverse mass changes from ``old`` to ``new``,
+    taking the new one as the target's covariance: the step-size adaptation (a few percent per
+    transition) could not follow a jump of the mass. Either may be diagonal or dense (chains at
+    ``z``: :func:`aevb.inference.estimators.mass.relative_scale`)."""
+    return step_size * relative_scale(old_inv_mass, new_inv_mass, z)

@@ -1,12 +1,14 @@
 """The test log-likelihood estimators, in one registry with one per-point signature.
 
 ``LL_ESTIMATORS[name].estimate(model, guide, x, *, num_samples, seed, progress, with_error)``
-returns the estimate of log p(xᵢ) of every row of ``x`` (nats), and with ``with_error`` also each
-row's Monte Carlo standard error (a second tensor; :func:`monte_carlo_error` combines them into
-the error of an average over points). The runs (``--ll-estimator``), the training curves of the
-paper's figures and the diagnostics all read this registry, so a number called "IS",
-"Appendix D" or "AIS" is computed by one piece of code wherever it appears. What each estimator
-needs it declares (:class:`~aevb.inference.capabilities.EstimatorCapabilities`), and
+returns the estimate of log p(xᵢ) of every row of ``x`` (nats), and with ``with_error``
+:class:`~aevb.inference.estimators.uncertainty.PointEstimates` (each row's estimate, standard
+error, effective sample size and reliability flag;
+:func:`~aevb.inference.estimators.uncertainty.summary` averages them over points, leaving out
+points an estimator refused). The runs (``--ll-estimator``), the training curves of the paper's
+figures and the diagnostics all read this registry, so a number called "IS", "Appendix D" or
+"AIS" is computed by one piece of code wherever it appears. What each estimator needs it
+declares (:class:`~aevb.inference.capabilities.EstimatorCapabilities`), and
 :meth:`LogLikelihoodEstimator.estimate` checks those declarations against the model and guide in
 hand (:mod:`aevb.inference.rules`) before any work.
 """
@@ -14,11 +16,10 @@ hand (:mod:`aevb.inference.rules`) before any work.
 from dataclasses import dataclass
 from typing import Callable, Optional
 
-import torch
-
 from ..capabilities import capabilities
 from ..latents import LatentLayout
 from ..rules import check
+from . import appendix_d
 from .ais import ais_log_likelihood
 from .appendix_d import appendix_d_log_likelihood
 from .importance import log_likelihood_per_point
@@ -81,20 +82,16 @@ def _ais(model, guide, x, *, num_samples, seed=0, progress=False, with_error=Fal
     )
 
 
-def monte_carlo_error(errors: torch.Tensor) -> float:
-    """The standard error of the average of independent per-point estimates with standard errors
-    ``errors``: √(Σ seᵢ²) / n. It is the estimator's own noise with the points held fixed (the
-    test set is fixed); the points' spread is not part of it."""
-    return (errors.square().sum().sqrt() / len(errors)).item()
-
-
 #: ``--ll-estimator NAME`` → estimator.
 LL_ESTIMATORS = {
     entry.name: entry
     for entry in (
         LogLikelihoodEstimator("is", _importance_sampling, "importance samples K", needs_guide=True),
         LogLikelihoodEstimator(
-            "appendix-d", _appendix_d, "HMC posterior samples on each of its two chains", max_latent_size=4
+            "appendix-d",
+            _appendix_d,
+            "HMC posterior samples on each of its two chains",
+            max_latent_size=appendix_d.MAX_LATENT_SIZE,
         ),
         LogLikelihoodEstimator("ais", _ais, "annealing steps (16 chains)"),
     )

@@ -1,5 +1,6 @@
-"""Importance log-weights and their log-mean arithmetic: what IS, the ELBO, IWAE, RWS and the
-diagnostics share, so a number called the same is computed by the same code.
+"""Importance log-weights and their log-mean: what IS, the ELBO, IWAE, RWS and the diagnostics
+share, so a number called the same is computed by the same code (the error of a log-mean:
+:mod:`aevb.inference.estimators.uncertainty`).
 
 log wₛ = log p(x, zₛ) − log q(zₛ|x), zₛ ~ q(z|x), from Pyro traces of the guide and of the model
 replayed on its draws, with *unscaled* log-densities (the data plate's N/M plays no part).
@@ -10,7 +11,6 @@ import math
 import pyro
 import pyro.poutine as poutine
 import torch
-from pyro.ops.stats import effective_sample_size
 from pyro.poutine.util import site_is_subsample
 
 
@@ -54,28 +54,3 @@ def log_importance_weights(
 def importance_sampled_log_likelihood(log_w: torch.Tensor) -> torch.Tensor:
     """log (1/S) Σ_s w_s of every point from log-weights of shape (S, B) (Burda et al. 2015, eq. 14)."""
     return torch.logsumexp(log_w, 0) - math.log(log_w.shape[0])
-
-
-def log_mean_standard_error(log_sum: torch.Tensor, log_sum_squares: torch.Tensor, count: int) -> torch.Tensor:
-    """The standard error of log((1/S) Σ_s w_s), S = ``count`` independent weights, by the delta
-    method: sd(w) / (√S · mean(w)) = √((S·Σw² / (Σw)² − 1) / (S − 1)), from ``log_sum`` = log Σ w
-    and ``log_sum_squares`` = log Σ w² (so it never forms a weight). It is what the estimate's
-    spread over repeated runs would be for large S; with a few dominant weights it understates it."""
-    if count < 2:
-        return torch.full_like(log_sum, math.nan)
-    ratio = torch.exp(log_sum_squares - 2 * log_sum)
-    return ((count * ratio - 1).clamp(min=0) / (count - 1)).sqrt()
-
-
-def log_mean_exp_with_error(log_w: torch.Tensor, correlated: bool = False) -> torch.Tensor:
-    """(log (1/S) Σ_s w_s, its standard error) per point from log-weights (S, B): shape (B, 2).
-    With ``correlated`` the S weights are consecutive draws of a Markov chain, and S in the
-    error is replaced by their effective sample size (:func:`pyro.ops.stats.effective_sample_size`)."""
-    count = log_w.shape[0]
-    log_sum = torch.logsumexp(log_w, 0)
-    error = log_mean_standard_error(log_sum, torch.logsumexp(2 * log_w, 0), count)
-    if correlated:
-        weights = torch.exp(log_w - log_sum)  # normalised per point
-        ess = effective_sample_size(weights.unsqueeze(0), chain_dim=0, sample_dim=1).clamp(min=2, max=count)
-        error = error * (count / ess).sqrt()
-    return torch.stack([log_sum - math.log(count), error], -1)

@@ -33,7 +33,8 @@ def test_every_block_of_the_your_model_page_runs(tmp_path, monkeypatch):
         assert done.returncode == 0, done.stderr[-2000:]
     # what the page claims, checked: the wrapped pair trained, every estimator scored it, the data entered
     assert namespace["state"].history[-1]["train_elbo"] > namespace["state"].history[0]["train_elbo"]
-    assert namespace["is_ll"].isfinite().all() and namespace["ais_ll"].isfinite().all()
+    assert namespace["is_points"].value.isfinite().all() and namespace["ais_points"].value.isfinite().all()
+    assert (namespace["is_points"].error > 0).all() and namespace["ais_points"].reliable.all()
     assert (namespace["sandwich"].lower <= namespace["sandwich"].upper + 1.0).all()
     assert len(namespace["rows"]) == 4 and all(row.get("error") is None for row in namespace["rows"])
     assert (tmp_path / "runs" / "digits_cli" / "checkpoint.pt").is_file()
