@@ -52,11 +52,12 @@ def hmc_posterior_samples(
     from the prior. ``step()``, when given, is called after every transition (progress).
 
     Burn-in adapts each point's step size toward 90% acceptance and, with ``adapt_mass``, a mass
-    matrix: the covariance of the latents over the chain's own draws in the windows
-    :data:`MASS_WINDOWS` (:class:`~aevb.inference.estimators.mass.PointWelford`, Pyro's Welford
-    batched over points, regularised; Pyro's own adapter serves one chain of one potential, here
-    each point has its own), dense or diagonal by latent size unless ``dense`` says
-    (:func:`~aevb.inference.estimators.mass.dense_for`). Everything is frozen while collecting,
+    matrix, dense or diagonal by latent size unless ``dense`` says
+    (:func:`~aevb.inference.estimators.mass.dense_for`): learnt in the windows
+    :data:`MASS_WINDOWS` (:class:`~aevb.inference.estimators.mass.WindowEstimate`: the curvature
+    averaged over the window's states, or the variances of its draws; Pyro's own adapter serves
+    one chain of one potential, here each point has its own). A dense one starts at the curvature
+    where the chain starts, with a quarter period's step. Everything is frozen while collecting,
     so the draws come from a fixed kernel.
     """
     step = step or (lambda: None)

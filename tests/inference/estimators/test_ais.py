@@ -46,7 +46,6 @@ def test_ais_standard_errors_are_the_spread_over_seeds_and_grow_past_one_when_ch
     hard, x_hard, _ = rotated_linear_gaussian_with_draws(latent_dim=10, num_points=20, seed=0)
     short = ais_log_likelihood(hard, x_hard, num_steps=3, num_chains=16, with_error=True)
     assert (short.error > 1).float().mean() > 0.5 and (~short.reliable).any()
-    assert ((short.error > 1) | short.reliable).all() or (~short.reliable).sum() > 0
 
 
 @pytest.mark.slow

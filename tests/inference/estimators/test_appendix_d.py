@@ -63,8 +63,9 @@ def test_appendix_d_on_an_anisotropic_posterior_with_its_standard_error():
     """Nz = 4 (Appendix D's range), posterior standard deviations 0.9 … 0.018 along the axes, the
     paper's 50 samples. Measured for seeds 0–3 with the diagonal mass of 2026-11-24: mean errors
     −0.017, −0.001, −0.014, −0.006 and 90–96% of the points within two reported standard errors;
-    the dense mass of today: see the assertion's numbers in the note below. With the identity
-    mass the chains do not reach the narrow directions in burn-in: every point is refused."""
+    with today's dense mass +0.008, +0.005, +0.018, −0.003, no point refused, and 90–99% within
+    two (jackknife) standard errors. With the identity mass the chains do not reach the narrow
+    directions in burn-in: all 100 points are refused."""
     model, x = anisotropic_linear_gaussian(latent_dim=4)
     exact = model.log_marginal(x)
     points = appendix_d_log_likelihood(model, x, num_samples=50, with_error=True)
@@ -96,6 +97,20 @@ def test_appendix_d_cannot_flatter_on_rotated_posteriors():
         kept_error = (diagonal.value - exact)[diagonal.reliable]
         assert (kept_error < 3 * diagonal.error[diagonal.reliable]).all(), (raw, kept_error)
         assert (~diagonal.reliable).sum() >= 15  # most points did not mix, and said so
+
+
+def test_appendix_d_refuses_points_whose_ratios_are_worth_fewer_than_five_draws():
+    """With 6 draws per chain no point's ratios can be worth five independent ones (the chain's
+    autocorrelation lowers it further): every point is refused and nothing is averaged, although
+    the chains' R̂ alone passes some of them (measured: with 10 draws, 13–18 of 20 points below
+    the ESS threshold at seeds 0–2)."""
+    from aevb.inference.estimators import summary
+
+    model, x = rotated_linear_gaussian(latent_dim=4, num_points=20, seed=0)
+    points = appendix_d_log_likelihood(model, x, num_samples=6, seed=0, with_error=True)
+    assert points.value.isnan().all() and not points.reliable.any() and (points.ess < 5).all()
+    result = summary(points)
+    assert result["refused"] == 20 and result["num_points"] == 0
 
 
 def test_appendix_d_refuses_latent_sizes_past_its_range_whoever_calls_it():
