@@ -168,8 +168,9 @@ def earlier_evaluation(out: Path, run, epoch: int):
         "num_samples": c["eval_samples"],
         "num_points": len(run.test) if c["eval_points"] is None else c["eval_points"],
     }
-    # one without a standard error (written before it was reported) counts as missing
-    complete = isinstance(earlier, dict) and "standard_error" in earlier
+    # one without the points' flags (written before they were reported, with the old bounded
+    # standard error) counts as missing
+    complete = isinstance(earlier, dict) and "standard_error" in earlier and "unreliable" in earlier
     return earlier if complete and all(earlier.get(k) == v for k, v in wanted.items()) else None
 
 

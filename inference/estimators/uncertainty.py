@@ -119,10 +119,10 @@ def estimates(log_w: torch.Tensor, groups: int = None, chain: bool = False) -> P
 
 def summary(points: PointEstimates) -> dict:
     """The average over points an estimate reports, with what the flags say: ``value`` the mean of
-    the points with a value (NaN for points an estimator refused), ``standard_error`` √(Σ se²)/n
-    over them (the estimator's own noise with the points held fixed; the points' spread is not
-    part of it), ``num_points`` those averaged, ``refused`` the points without a value,
-    ``unreliable`` the points flagged (refused ones included)."""
+    the points with a value (an estimator's refused points, NaN, are left out), ``standard_error``
+    √(Σ se²)/n over them (the estimator's own noise with the points held fixed; the points' spread
+    is not part of it), ``num_points`` the points scored, ``refused`` those without a value,
+    ``unreliable`` those flagged (refused ones included)."""
     has_value = torch.isfinite(points.value)
     n = int(has_value.sum())
     value = points.value[has_value].mean().item() if n else math.nan
@@ -130,7 +130,7 @@ def summary(points: PointEstimates) -> dict:
     return {
         "value": value,
         "standard_error": error,
-        "num_points": n,
+        "num_points": len(points.value),
         "refused": len(points.value) - n,
         "unreliable": int((~points.reliable).sum()),
         "min_ess": points.ess.min().item() if len(points.ess) else math.nan,
@@ -143,6 +143,6 @@ def flag_note(result: dict) -> str:
     unreliable, refused = result.get("unreliable", 0), result.get("refused", 0)
     if not unreliable:
         return ""
-    total = result.get("num_points", 0) + refused
+    total = result.get("num_points", 0)
     tail = f", {refused} of them refused" if refused else ""
     return f" ({unreliable} of {total} points unreliable{tail})"

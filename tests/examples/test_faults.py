@@ -92,6 +92,19 @@ def test_resuming_a_finished_run_keeps_its_history_and_reruns_nothing(tmp_path, 
     assert (tmp_path / "checkpoint.pt").read_bytes() == checkpoint  # nothing trained, nothing rewritten
 
 
+def test_an_evaluation_written_before_the_flags_is_run_again_on_resume(tmp_path):
+    """A finished run's final evaluation from before the points' flags (its standard error was the
+    old bounded one) counts as missing: --resume computes it again, flags included, and nothing
+    else."""
+    train(tmp_path, "--epochs", "1")
+    before = metrics(tmp_path)
+    old = {k: v for k, v in before["test_log_likelihood"].items() if k not in ("unreliable", "refused", "min_ess")}
+    write_json(tmp_path / "metrics.json", {**before, "test_log_likelihood": old})
+    train(tmp_path, "--epochs", "1", "--resume")
+    after = metrics(tmp_path)["test_log_likelihood"]
+    assert after["unreliable"] == before["test_log_likelihood"]["unreliable"] and after["value"] == old["value"]
+
+
 def test_a_run_killed_during_the_final_evaluation_resumes_with_the_evaluation_only(tmp_path, monkeypatch):
     real = mnist_aevb.exp.Experiment.log_likelihood
 

@@ -84,7 +84,7 @@ def test_the_summary_leaves_out_refused_points_and_counts_the_flags():
         reliable=torch.tensor([True, False, False, True]),
     )
     result = summary(points)
-    assert result["value"] == -3.0 and result["num_points"] == 3 and result["refused"] == 1
+    assert result["value"] == -3.0 and result["num_points"] == 4 and result["refused"] == 1
     assert result["unreliable"] == 2 and result["min_ess"] == 2.0
     assert abs(result["standard_error"] - 0.5 / 3) < 1e-7
     assert flag_note(result) == " (2 of 4 points unreliable, 1 of them refused)"
