@@ -59,8 +59,9 @@ class PointEstimates(NamedTuple):
 
 def group_sums(log_w: torch.Tensor, groups: int, contiguous: bool = False, offset: int = 0) -> torch.Tensor:
     """(log Σ w, log Σ w², count) of each of ``groups`` groups of the weights ``log_w`` (S, B):
-    shape (groups, B, 3). Sample s (counted from ``offset``) goes to group s mod groups, or, with
-    ``contiguous``, to consecutive blocks of S / groups."""
+    shape (groups, B, 3). Sample s (counted from ``offset``, for sums accumulated over chunks of
+    samples) goes to group s mod groups, or, with ``contiguous`` (one chunk, ``offset`` 0), to
+    consecutive blocks of S / groups."""
     count = log_w.shape[0]
     index = torch.arange(offset, offset + count, device=log_w.device)
     which = index * groups // count if contiguous else index % groups
@@ -105,9 +106,10 @@ def flagged(value: torch.Tensor, error: torch.Tensor, ess: torch.Tensor, checks:
 
 
 def estimates(log_w: torch.Tensor, groups: int = None, chain: bool = False) -> PointEstimates:
-    """:class:`PointEstimates` of log((1/S) Σ w) from log-weights (S, B). ``groups`` (default: one
-    per weight, at most :data:`GROUPS`) interleaved, or with ``chain`` (consecutive draws of a Markov chain) contiguous
-    blocks, and the ESS multiplied by the chain's autocorrelation ESS over S."""
+    """:class:`PointEstimates` of log((1/S) Σ w) from log-weights (S, B), over ``groups`` groups
+    (default: one per weight, at most :data:`GROUPS`) of interleaved weights, or, with ``chain``
+    (consecutive draws of a Markov chain), of contiguous blocks, the ESS then multiplied by the
+    chain's autocorrelation ESS over S."""
     count = log_w.shape[0]
     value, error, ess = log_mean(group_sums(log_w, groups or min(count, GROUPS), contiguous=chain))
     if chain:

@@ -80,5 +80,12 @@ def test_every_cell_runs_or_is_refused_with_its_reason(model, algorithm, tmp_pat
             state = exp.train(run, tmp_path)
             assert len(state.history) == 1
         run.config.update(ll_estimator=name, eval_samples=ESTIMATOR_SAMPLES[name])
-        value = run.log_likelihood()["value"]
+        result = run.log_likelihood()
+        value = result["value"]
+        if result["refused"] == result["num_points"] and model != "mlp":
+            # every point refused, said and not averaged: Appendix D's two chains disagree on the
+            # posteriors of a conv decoder trained one epoch on 100 points (measured: with 300
+            # burn-in transitions half of them mix). The small mlp's cells must give a number.
+            assert math.isnan(value) and result["unreliable"] == result["num_points"], (model, algorithm, name)
+            continue
         assert math.isfinite(value) and -1000 < value < 0, (model, algorithm, name, value)
