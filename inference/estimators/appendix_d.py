@@ -17,7 +17,7 @@ from ..latents import LatentLayout, prior_draws
 from ..preflight import preflight
 from .batching import seeded_point_batches
 from .hmc import PerPointHMC, packed_log_joint, quarter_period_step, rescaled_step_size
-from .mass import WindowEstimate, covariance_from_precision, curvature, dense_for, identity
+from .mass import WindowEstimate, covariance_from_precision, curvature, dense_for
 from .uncertainty import PointEstimates, estimates
 
 #: Burn-in's mass-matrix windows, as fractions of it (Stan's scheme, shortened): step sizes alone
@@ -66,7 +66,7 @@ def hmc_posterior_samples(
     step_size = torch.full((len(x),), initial_step_size, dtype=x.dtype, device=x.device)
     dense = adapt_mass and (dense_for(layout.size) if dense is None else dense)
     log_joint = packed_log_joint(model, x, layout)
-    inv_mass = identity(z, dense)
+    inv_mass = torch.ones_like(z)  # the identity, until a window's estimate replaces it
     if dense:  # whitened by the curvature where the chain starts, at a quarter period's step
         inv_mass = covariance_from_precision(curvature(log_joint, z))
         step_size = quarter_period_step(torch.full_like(step_size, math.pi), num_leapfrog)

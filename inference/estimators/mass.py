@@ -51,12 +51,6 @@ def is_dense(inv_mass: torch.Tensor, z: torch.Tensor) -> bool:
     return inv_mass.dim() == z.dim() + 1
 
 
-def identity(z: torch.Tensor, dense: bool) -> torch.Tensor:
-    """The identity inverse mass for chains at ``z`` (B, K), in the form asked for."""
-    ones = torch.ones_like(z)
-    return torch.diag_embed(ones) if dense else ones
-
-
 def as_dense(inv_mass: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
     return inv_mass if is_dense(inv_mass, z) else torch.diag_embed(inv_mass)
 
