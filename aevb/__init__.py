@@ -15,8 +15,9 @@ own ``data/`` or ``models/`` folder keeps them. The run API is importable from h
     run = aevb.build({"epochs": 5})
     aevb.train(run, "runs/quick")
 
-and so is :func:`aevb.wrap`, which brings a Pyro user's own model and guide under the
-collection's contract (docs/your_model.md).
+:func:`aevb.score` (per-point scores of any data under a trained run: docs/api.md), and
+:func:`aevb.wrap`, which brings a Pyro user's own model and guide under the collection's contract
+(docs/your_model.md).
 """
 
 __version__ = "0.2.0"
@@ -30,6 +31,7 @@ _API = {
     "resolve_run_config": "experiment",
     "ConfigError": "config",
     "DEFAULTS": "config",
+    "score": "scoring",
     "wrap": "inference.programs",
     "ContractError": "inference.preflight",
 }

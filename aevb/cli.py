@@ -76,7 +76,13 @@ def help_text(option: cfg.Option, program_default=_TABLE_DEFAULT) -> str:
     return text
 
 
+#: How ``--help`` names the default of a key the program takes from the checkpoint it reads.
+INHERITED = "the checkpoint's"
+
+
 def _shown(option: cfg.Option, value) -> str:
+    if value is INHERITED:
+        return value
     if value is None:
         return "none"
     return " ".join(map(str, value)) if option.many else str(value)
@@ -96,9 +102,14 @@ class Program:
     :param defaults: this program's own defaults for some of its keys, replacing the table's where
         the program reproduces a published protocol whose settings differ from the collection's
         (``examples/iwae_table1.py``); ``--help`` shows them, and they are validated like a flag.
+    :param inherited: keys whose default is the value stored in the checkpoint the program reads
+        (``examples/score.py`` scores a run with its own estimator unless told otherwise): they
+        parse to None unless set, and ``--help`` says so.
     """
 
-    def __init__(self, name: str, doc: str, keys=(), *, options=(), config_keys=(), required=(), defaults=None):
+    def __init__(
+        self, name: str, doc: str, keys=(), *, options=(), config_keys=(), required=(), defaults=None, inherited=()
+    ):
         own = {option.key: option for option in options}
         clashes = sorted(set(own) & set(cfg.TABLE))
         if clashes:
@@ -112,6 +123,9 @@ class Program:
         if set(defaults) - set(keys):
             raise KeyError(f"{name}: defaults for keys it does not offer: {sorted(set(defaults) - set(keys))}")
         self.defaults = {k: self.table[k].validate(v) for k, v in defaults.items()}
+        self.inherited = frozenset(inherited)
+        if self.inherited - set(keys) or self.inherited & set(defaults):
+            raise KeyError(f"{name}: inherited keys must be offered and have no default of the program's")
         self.name, self.doc = name, doc
         self.keys = tuple(dict.fromkeys(("config", *keys)))
         self.config_keys = frozenset(self.keys) | frozenset(config_keys)
@@ -127,7 +141,8 @@ class Program:
         )  # a flag is spelled out: a renamed one fails loudly
         for key in self.keys:
             option = self.table[key]
-            kwargs = {"dest": key, "help": help_text(option, self.defaults.get(key, _TABLE_DEFAULT))}
+            shown = INHERITED if key in self.inherited else self.defaults.get(key, _TABLE_DEFAULT)
+            kwargs = {"dest": key, "help": help_text(option, shown)}
             if option.type is bool:
                 kwargs["action"] = "store_true"
             else:
@@ -162,7 +177,7 @@ class Program:
         return self._complete({}, given)
 
     def _complete(self, from_file: dict, flags: dict) -> Settings:
-        values = {k: self.defaults.get(k, self.table[k].default) for k in self.keys}
+        values = {k: None if k in self.inherited else self.defaults.get(k, self.table[k].default) for k in self.keys}
         values.update(from_file)
         values.update(flags)
         missing = [self.table[k].flag for k in self.required if values.get(k) is None]

@@ -430,6 +430,8 @@ OPTIONS = [
     # ------------------------------------------------------------------ benchmarks/
     positive("points", 100, "points scored"),
     Option("run_dirs", None, "run folders, each with a checkpoint.pt", many=True, metavar="DIR"),
+    # ------------------------------------------------------------------ programs that read one trained run
+    Option("checkpoint", None, "a run's checkpoint.pt (or its folder)", metavar="PATH"),
 ]
 
 #: key → :class:`Option`.

@@ -26,7 +26,7 @@ from .inference import rules
 from .inference.algorithms import ALGORITHMS
 from .inference.capabilities import capabilities
 from .inference.diagnostics.refine import amortisation_gap, fitted_guide
-from .inference.estimators import LL_ESTIMATORS, evaluate_elbo, summary
+from .inference.estimators import LL_ESTIMATORS, elbo_per_point, summary
 from .inference.training import distributed
 from .inference.training.checkpoint import Checkpointer, CheckpointError, TrainState, load_checkpoint
 from .inference.training.compile import compile_step
@@ -39,6 +39,8 @@ from .models import LIKELIHOODS, MODELS, ModelSpec, build_model
 from .runs import RUN_OUTPUTS, checkpoint_path, run_in
 
 DEFAULTS, RESUMABLE = cfg.DEFAULTS, cfg.RESUMABLE
+#: The seed every test number of a run is drawn with (the ELBO's, the log-likelihood's, each point's score).
+EVALUATION_SEED = 0
 
 
 def resolve_device(name: str) -> torch.device:
@@ -139,9 +141,16 @@ class Experiment:
         record = diagnostics(len(self.train)) if diagnostics is not None else {}
         if self.guide is not None:
             x = self.test.head()
-            model, guide = self.scoring_pair(x)
-            record["test_elbo"] = evaluate_elbo(model, guide, x, num_samples=self.config["elbo_samples"])
+            record["test_elbo"] = self.elbo(self.scoring_pair(x), x).mean().item()
         return record
+
+    def elbo(self, pair, x, num_samples: int = None):
+        """The ELBO of every row of ``x`` with ``num_samples`` draws (default: the run's
+        ``elbo_samples``) from ``pair`` (:meth:`scoring_pair` of ``x``), under the evaluation's seed:
+        the per-epoch test ELBO is its mean over the test set."""
+        model, guide = pair
+        n = num_samples or self.config["elbo_samples"]
+        return elbo_per_point(model, guide, x, num_samples=n, seed=EVALUATION_SEED, progress=False)
 
     def amortisation_gap(self, num_points: int = 1000) -> dict:
         """ELBO after refining each of the first ``num_points`` test points' λ for ``refine_steps``
@@ -172,12 +181,26 @@ class Experiment:
         size (:func:`aevb.inference.estimators.uncertainty.summary`)."""
         c = self.config
         x = self.test.head(c["eval_points"])
-        model, guide = self.scoring_pair(x)
-        estimator = LL_ESTIMATORS[c["ll_estimator"]]
-        points = estimator.estimate(
-            model, guide, x, num_samples=c["eval_samples"], seed=0, progress=self.progress, with_error=True
-        )
+        points = self.estimate(self.scoring_pair(x), x)
         return {**summary(points), "estimator": c["ll_estimator"], "num_samples": c["eval_samples"]}
+
+    def estimate(self, pair, x, estimator: str = None, num_samples: int = None):
+        """log p(x) of every row of ``x`` with its error, ESS and flag
+        (:class:`~aevb.inference.estimators.uncertainty.PointEstimates`) by ``estimator`` with
+        ``num_samples`` (default: the run's ``ll_estimator`` and ``eval_samples``), from ``pair``
+        (:meth:`scoring_pair` of ``x``), under the evaluation's fixed seed: the one computation
+        behind the final evaluation and every per-point score (:func:`aevb.scoring.score`)."""
+        c = self.config
+        model, guide = pair
+        return LL_ESTIMATORS[estimator or c["ll_estimator"]].estimate(
+            model,
+            guide,
+            x,
+            num_samples=num_samples or c["eval_samples"],
+            seed=EVALUATION_SEED,
+            progress=self.progress,
+            with_error=True,
+        )
 
     def checkpointer(self, out_dir) -> Checkpointer:
         """What this run's checkpoint in ``out_dir/checkpoint.pt`` holds: model, guide, the

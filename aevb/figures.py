@@ -141,3 +141,28 @@ def save_elbo_curves(history, path, title: str = "") -> None:
     ax.legend()
     fig.tight_layout()
     save_figure(fig, path)
+
+
+def save_score_histograms(panels, path, title: str = "") -> None:
+    """Histograms of scores: ``panels`` is a list of rows, each a list of panels ``(axis label,
+    {set name: scores}, legend title)``, the sets overlaid in each panel (e.g. in- and
+    out-of-distribution points' log p(x), and their complexity-corrected scores)."""
+    rows, columns = len(panels), max(len(row) for row in panels)
+    fig = Figure(figsize=(5.2 * columns, 3.6 * rows + 0.4))
+    axes = fig.subplots(rows, columns, squeeze=False)
+    for row, row_axes in zip(panels, axes):
+        for ax, (label, sets, note) in zip(row_axes, row):
+            values = {name: torch.as_tensor(v).double().cpu() for name, v in sets.items()}
+            values = {name: v[torch.isfinite(v)] for name, v in values.items()}
+            everything = torch.cat(list(values.values()))
+            edges = torch.linspace(everything.min().item(), everything.max().item(), 51).tolist()
+            for name, v in values.items():
+                ax.hist(v.numpy(), bins=edges, alpha=0.55, density=True, label=f"{name} ({len(v)})")
+            ax.set_xlabel(label)
+            ax.set_ylabel("density of points")
+            ax.legend(fontsize=8, title=note, title_fontsize=8)
+            ax.grid(alpha=0.3)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    save_figure(fig, path)

@@ -386,6 +386,49 @@ def load_dataset(name, data_dir=None, **kwargs):
     return load_source(name, **kwargs)
 
 
+#: What a scoring call reads of a data set: its test split, its training split, or every row.
+SPLITS = ("test", "train", "all")
+
+
+def scored_rows(name, data_dir=None, *, split="test", binarize_mode="none", binary_data=True, device="cpu", **kwargs):
+    """The rows of ``split`` of a data set (anything :func:`load_dataset` reads), as one :class:`Split`
+    prepared the way a run's test set is: grey levels binarised once with
+    :data:`binarize.TEST_BINARIZATION_SEED` (unless ``binarize_mode="none"``), so a run's own test
+    split comes back exactly as its final evaluation scored it. ``"test"`` and ``"train"`` are the
+    splits :func:`load_dataset` makes (a file without a test split of its own: the rows a run on it
+    holds out, and the rest); ``"all"`` is every row: a registered data set's training rows then
+    its test rows, a file's rows in the file's order (then its ``x_test``)."""
+    if split not in SPLITS:
+        raise DataError(f"split must be one of {SPLITS}, got {split!r}")
+    registered = isinstance(name, str) and name in DATASETS
+    if split == "all" and not registered:
+        source = (
+            read_source(name, image_size=kwargs.get("image_size")) if isinstance(name, (str, os.PathLike)) else None
+        )
+        if source is None:
+            source = Source(*rows_of(name)) if torch.is_tensor(name) or hasattr(name, "__array_interface__") else None
+        if source is None:
+            source = from_dataset(name)
+        x = source.x if source.x_test is None else torch.cat([source.x, source.x_test])
+        labelled = source.y is not None and (source.x_test is None or source.y_test is not None)
+        y = None if not labelled else source.y if source.x_test is None else torch.cat([source.y, source.y_test])
+        image_shape = source.image_shape
+    else:
+        train, test = load_dataset(
+            name, data_dir, binarize_mode=binarize_mode, binary_data=binary_data, device="cpu", **kwargs
+        )
+        if split == "test":
+            return Split(image_shape=test.image_shape, y=test.y, **placed(test.x, device))
+        parts = (train,) if split == "train" else (train, test)
+        x = torch.cat([part.x for part in parts])
+        y = None if any(part.y is None for part in parts) else torch.cat([part.y for part in parts])
+        image_shape = train.image_shape
+    # a test split is binarised already: a Bernoulli draw of 0/1 values gives them back unchanged
+    mode = "none" if binarize_mode == "none" else "static"
+    x = binarize.prepare(x, mode, binarize.TEST_BINARIZATION_SEED, name=f"data ({split})", require_binary=binary_data)
+    return Split(image_shape=tuple(image_shape), y=y, **placed(x, device))
+
+
 def is_path(name: str) -> bool:
     """Whether a ``--dataset`` value names a file or folder rather than a registered data set."""
     return os.sep in name or name.endswith((".npy", ".npz")) or Path(name).expanduser().exists()
@@ -406,6 +449,7 @@ __all__ = [
     "DATASETS",
     "IN_MEMORY",
     "SPLIT_SEED",
+    "SPLITS",
     "TEST_FRACTION",
     "DataError",
     "Source",
@@ -417,6 +461,7 @@ __all__ = [
     "is_path",
     "load_source",
     "read_source",
+    "scored_rows",
     "rows_of",
     "binarize",
     "continuous_dataset",

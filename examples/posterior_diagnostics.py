@@ -29,7 +29,6 @@ from aevb.inference.latents import LatentLayout
 
 #: This program's own options (the shared ones are in aevb.config).
 OPTIONS = (
-    cfg.Option("checkpoint", None, "a run's checkpoint.pt (or its folder)", metavar="PATH"),
     cfg.Option("indices", [0, 1, 2, 3], "test-set indices of the points", type=int, many=True, low=0),
     cfg.Option("num_chains", 4, "NUTS chains (R-hat compares chains: at least 4)", type=int, low=4),
     cfg.positive("num_samples", 500, "draws per chain after warm-up"),
@@ -41,6 +40,7 @@ PROGRAM = cli.Program(
     __doc__,
     required=("checkpoint",),
     keys=(
+        "checkpoint",
         "data_dir",
         "seed",
         "out",

@@ -22,6 +22,8 @@ EXAMPLES = [
     "posterior_diagnostics",
     "linear_gaussian_oracle",
     "iwae_table1",
+    "score",
+    "ood_pair",
 ]
 BENCHMARKS = [
     "throughput",
@@ -36,6 +38,7 @@ BENCHMARKS = [
 ]
 REQUIRED = {
     "posterior_diagnostics": ["--checkpoint", "runs/x/checkpoint.pt"],
+    "score": ["--checkpoint", "runs/x/checkpoint.pt"],
     "active_units": ["--run-dirs", "runs/x"],
     "bdmc": ["--run-dirs", "runs/x"],
 }
@@ -79,12 +82,15 @@ def test_a_flag_has_the_same_default_help_and_form_in_every_program(programs):
         settings = program.parse(REQUIRED.get(name, []))
         actions = {a.dest: a for a in program.parser()._actions if a.dest in cfg.TABLE}
         for key, value in program.defaults.items():
-            assert settings[key] == value and actions[key].help.endswith(f"(this program's default: {value})"), (
+            shown = cli._shown(program.table[key], value)
+            assert settings[key] == value and actions[key].help.endswith(f"(this program's default: {shown})"), (
                 name,
                 key,
             )
+        for key in program.inherited:  # a default read from the checkpoint: unset until then, and said so
+            assert settings[key] is None and actions[key].help.endswith(f"(this program's default: {cli.INHERITED})")
         for key, action in actions.items():
-            if key in program.defaults:
+            if key in program.defaults or key in program.inherited:
                 continue
             value = settings[key] if key != "out" else None
             seen[key][name] = (
@@ -185,7 +191,7 @@ def test_a_programs_own_options_are_its_alone_and_the_shared_table_holds_only_sh
         for key in module.PROGRAM.config_keys:
             readers.setdefault(key, set()).add(name)
     own = {key: name for name, module in programs.items() for key in module.PROGRAM.table if key not in cfg.TABLE}
-    assert "gap_points" in own and "rows" in own and "checkpoint" in own
+    assert "gap_points" in own and "rows" in own and "indices" in own
     assert all(readers[key] == {name} for key, name in own.items())
     alone = sorted(o.key for o in cfg.OPTIONS if not o.run and o.key != "config" and len(readers.get(o.key, ())) < 2)
     assert alone == []

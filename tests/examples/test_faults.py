@@ -24,10 +24,12 @@ from aevb.examples import (
     compare_inference,
     linear_gaussian_oracle,
     mnist_aevb,
+    ood_pair,
     paper_figure2,
     paper_figure3,
     paper_figure4_5,
     posterior_diagnostics,
+    score,
 )
 from aevb.files import TEMP_SUFFIX, write_json
 from aevb.folder import RunFolder
@@ -505,6 +507,12 @@ PROGRAMS = {  # program, its arguments on a tiny budget, and what it loads first
         ],
     ),
     "linear_gaussian_oracle": (linear_gaussian_oracle, lambda t: []),
+    "score": (score, lambda t: [*diagnostics_checkpoint(t), "--eval-points", "5", "--eval-samples", "5", "--quiet"]),
+    # its folder logic only (it trains on Fashion-MNIST, which CI does not have): tests/examples/test_score.py runs it
+    "ood_pair": (
+        ood_pair,
+        lambda t: [*("--train-size", "300", "--latent-dim", "2", "--hidden-dims", "20", "--epochs", "1", "--quiet")],
+    ),
 }
 
 
@@ -545,7 +553,9 @@ def test_every_program_ends_ctrl_c_with_one_line(tmp_path, name, monkeypatch):
     )  # says what is kept
 
 
-@pytest.mark.parametrize("name", ["mnist_aevb", "compare_inference", "posterior_diagnostics", "linear_gaussian_oracle"])
+@pytest.mark.parametrize(
+    "name", ["mnist_aevb", "compare_inference", "posterior_diagnostics", "linear_gaussian_oracle", "score"]
+)
 def test_every_program_refuses_to_replace_what_its_folder_holds(tmp_path, name, monkeypatch):
     program, args = PROGRAMS[name]
     base = ["--data-dir", mnist_dir()] if name != "linear_gaussian_oracle" else []
