@@ -315,6 +315,24 @@ DATASETS = {"mnist": load_mnist, "fashion-mnist": load_fashion_mnist, "frey": lo
 TEST_FRACTION, SPLIT_SEED = 0.1, 0
 
 
+def as_source(data, image_size=None) -> Source:
+    """The :class:`~aevb.data.sources.Source` of a user's data: a path (:func:`read_source`), a pair
+    ``(train, test)`` of tensors or arrays, a tensor or array of rows, a torchvision dataset, or a
+    :class:`~aevb.data.sources.Source` (returned as it is)."""
+    if isinstance(data, Source):
+        return data
+    if isinstance(data, (str, os.PathLike)):
+        return read_source(data, image_size=image_size)
+    if isinstance(data, (tuple, list)) and len(data) == 2:
+        (x, shape), (x_test, _) = rows_of(data[0], "train data"), rows_of(data[1], "test data")
+        if x_test.shape[1] != x.shape[1]:
+            raise DataError(f"test rows have {x_test.shape[1]} values, training rows {x.shape[1]}")
+        return Source(x, shape, x_test=x_test)
+    if torch.is_tensor(data) or hasattr(data, "__array_interface__"):
+        return Source(*rows_of(data))
+    return from_dataset(data)
+
+
 def load_source(
     source,
     *,
@@ -337,18 +355,7 @@ def load_source(
     split of its own, ``test_fraction`` of the rows is held out by a permutation seeded with
     ``split_seed`` (:func:`held_out`). Labels come along. ``binary_data``: the likelihood needs
     0/1 values (``binarize_mode`` then makes them, or checks them with ``"none"``)."""
-    if isinstance(source, (str, os.PathLike)):
-        source = read_source(source, image_size=image_size)
-    elif isinstance(source, (tuple, list)) and len(source) == 2:
-        (x, shape), (x_test, _) = rows_of(source[0], "train data"), rows_of(source[1], "test data")
-        if x_test.shape[1] != x.shape[1]:
-            raise DataError(f"test rows have {x_test.shape[1]} values, training rows {x.shape[1]}")
-        source = Source(x, shape, x_test=x_test)
-    elif not isinstance(source, Source):
-        if torch.is_tensor(source) or hasattr(source, "__array_interface__"):
-            source = Source(*rows_of(source))
-        else:
-            source = from_dataset(source)
+    source = as_source(source, image_size)
     x, y, x_test, y_test = source.x, source.y, source.x_test, source.y_test
     if x_test is None:
         test, train = held_out(len(x), test_fraction, split_seed)
@@ -402,13 +409,7 @@ def scored_rows(name, data_dir=None, *, split="test", binarize_mode="none", bina
         raise DataError(f"split must be one of {SPLITS}, got {split!r}")
     registered = isinstance(name, str) and name in DATASETS
     if split == "all" and not registered:
-        source = (
-            read_source(name, image_size=kwargs.get("image_size")) if isinstance(name, (str, os.PathLike)) else None
-        )
-        if source is None:
-            source = Source(*rows_of(name)) if torch.is_tensor(name) or hasattr(name, "__array_interface__") else None
-        if source is None:
-            source = from_dataset(name)
+        source = as_source(name, kwargs.get("image_size"))
         x = source.x if source.x_test is None else torch.cat([source.x, source.x_test])
         labelled = source.y is not None and (source.x_test is None or source.y_test is not None)
         y = None if not labelled else source.y if source.x_test is None else torch.cat([source.y, source.y_test])
@@ -454,6 +455,7 @@ __all__ = [
     "DataError",
     "Source",
     "Split",
+    "as_source",
     "as_split",
     "check_rows",
     "from_dataset",

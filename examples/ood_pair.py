@@ -118,14 +118,15 @@ def trained(settings, name: str, folder: Path, say):
     resume = settings["resume"] and checkpoint.exists()
     if resume:
         config = exp.resume_config(checkpoint, config)
-    run = exp.build(config, data_dir=settings["data_dir"], device=settings["device"], log=say, progress=False)
+    quiet = settings["quiet"]
+    run = exp.build(config, data_dir=settings["data_dir"], device=settings["device"], log=say, progress=not quiet)
     state = run.checkpointer(folder).restore() if resume else None
 
     def on_epoch_end(state):
         last = state.history[-1]
         say(f"{name}: epoch {last['epoch']:3d}  test ELBO {last['test_elbo']:8.2f}  {last['seconds']:5.1f} s")
 
-    state = exp.train_in(run, folder, state=state, on_epoch_end=on_epoch_end, progress=not settings["quiet"])
+    state = exp.train_in(run, folder, state=state, on_epoch_end=on_epoch_end)
     write_json(folder / "metrics.json", {"config": run.config, "epochs": state.history})
     return run
 
