@@ -82,11 +82,11 @@ class Scores:
         """``about`` with the log-likelihood's summary
         (:func:`aevb.inference.estimators.uncertainty.summary`: the mean over points not refused, its
         standard error, the counts of unreliable and refused points) and the means of the ELBO, the
-        bits per dimension and the complexity."""
-        kept = torch.isfinite(self.log_p)
+        bits per dimension, the complexity and the corrected score (each over the points it has a
+        value for)."""
 
-        def mean(values):
-            values = values[kept & torch.isfinite(values)]
+        def mean(values):  # over the points where the column has a value (a refused point has no log p(x))
+            values = values[torch.isfinite(values)]
             return values.mean().item() if len(values) else None
 
         return {

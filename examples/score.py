@@ -142,10 +142,11 @@ def score_into(settings, out: Path) -> dict:
 def describe(name: str, summary: dict) -> str:
     ll = summary["log_likelihood"]
     elbo = f", ELBO {summary['elbo']:.2f}" if summary["elbo"] is not None else ""
+    bits = f", {summary['bits_per_dim']:.4f} bits/dim" if summary["bits_per_dim"] is not None else ""
     return (
         f"{name}: {summary['data']} ({summary['split']}, {summary['num_points']} points): log p(x) "
         f"{ll['value']:.2f} ± {ll['standard_error']:.2f} nats ({summary['estimator']}, {summary['num_samples']})"
-        f"{elbo}, {summary['bits_per_dim']:.4f} bits/dim, L(x) {summary['complexity_bits']:.0f} bits{flag_note(ll)}"
+        f"{elbo}{bits}, L(x) {summary['complexity_bits']:.0f} bits{flag_note(ll)}"
     )
 
 

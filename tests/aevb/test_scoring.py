@@ -108,3 +108,29 @@ def test_detection_of_noise_under_a_model_of_structured_data(trained, tmp_path):
     found = detect(inside, outside)
     assert found["raw"]["auroc"] > 0.7 and found["refused"] == {"inside": 0, "outside": 0}
     assert 0 <= found["corrected"]["auroc"] <= 1
+
+
+def test_a_summary_of_points_an_estimator_refused_leaves_them_out_and_keeps_the_rest():
+    """Appendix D refuses points (NaN): the log-likelihood's summary counts them, the columns that
+    need log p(x) average the rest, and the complexity and the ELBO average every point."""
+    nan = float("nan")
+    log_p = torch.tensor([-10.0, nan, nan])
+    scores = Scores(
+        index=torch.arange(3),
+        label=torch.full((3,), -1),
+        log_p=log_p,
+        standard_error=torch.tensor([0.1, nan, nan]),
+        ess=torch.tensor([50.0, nan, nan]),
+        reliable=torch.tensor([True, False, False]),
+        elbo=torch.tensor([-11.0, -12.0, -13.0]),
+        bits_per_dim=-log_p.double() / (2 * np.log(2)),
+        complexity_bits=torch.tensor([8.0, 16.0, 24.0], dtype=torch.float64),
+        corrected_bits=log_p.double() / np.log(2) + 8.0,
+        about={},
+    )
+    summary = scores.summary()
+    assert summary["log_likelihood"]["refused"] == 2 and summary["log_likelihood"]["value"] == -10.0
+    assert summary["complexity_bits"] == 16.0 and summary["elbo"] == -12.0
+    assert summary["bits_per_dim"] == pytest.approx(10 / (2 * np.log(2)))
+    every_refused = Scores(**{**scores.__dict__, "log_p": torch.full((3,), nan), "bits_per_dim": torch.full((3,), nan)})
+    assert every_refused.summary()["bits_per_dim"] is None and every_refused.summary()["complexity_bits"] == 16.0
