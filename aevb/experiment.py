@@ -363,6 +363,18 @@ def resume_config(checkpoint_path, overrides: dict) -> dict:
     return wanted
 
 
+def build_in(folder, config: dict, *, resume: bool, **kwargs) -> tuple:
+    """``(run, state)``: the run of ``config`` whose run folder is ``folder``, and the state to train
+    it from. With ``resume`` and a checkpoint in ``folder``: the checkpoint's configuration with
+    ``config`` applied (:func:`resume_config`, which refuses a key that may not change) and its
+    restored state; otherwise a fresh run and None. ``kwargs`` are :func:`build`'s."""
+    checkpoint = Path(folder) / "checkpoint.pt"
+    if not (resume and checkpoint.exists()):
+        return build(config, **kwargs), None
+    run = build(resume_config(checkpoint, config), **kwargs)
+    return run, run.checkpointer(folder).restore()
+
+
 def train(experiment: Experiment, out_dir, *, resume: bool = False, overwrite: bool = False, **kwargs) -> TrainState:
     """Train ``experiment`` into the run folder ``out_dir``, guarded as the programs guard ``--out``
     (:class:`aevb.folder.RunFolder`): a folder that holds a run is refused unless ``resume=True``

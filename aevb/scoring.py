@@ -53,19 +53,8 @@ class Scores:
     corrected_bits: torch.Tensor
     about: dict
 
-    #: the per-point columns, in the order a CSV holds them
-    COLUMNS = (
-        "index",
-        "label",
-        "log_p",
-        "standard_error",
-        "ess",
-        "reliable",
-        "elbo",
-        "bits_per_dim",
-        "complexity_bits",
-        "corrected_bits",
-    )
+    #: the per-point columns, in the order a CSV holds them: every field but ``about`` (set below)
+    COLUMNS = ()
 
     def __len__(self):
         return len(self.log_p)
@@ -99,10 +88,10 @@ class Scores:
         }
 
 
-assert tuple(f.name for f in fields(Scores) if f.name != "about") == Scores.COLUMNS
+Scores.COLUMNS = tuple(f.name for f in fields(Scores) if f.name != "about")
 
 
-def check_shape(split: data_module.Split, run, what: str = "the data") -> None:
+def check_shape(split: data_module.Split, run) -> None:
     """The rows must be what the run's model was trained on: the same number of values per row (one
     line naming both shapes otherwise)."""
     have, want = split.x.shape[1], run.train.x.shape[1]
@@ -110,7 +99,7 @@ def check_shape(split: data_module.Split, run, what: str = "the data") -> None:
         shape = "x".join(map(str, split.image_shape))
         trained = "x".join(map(str, run.train.image_shape))
         raise data_module.DataError(
-            f"{what} have {have} values per row (images {shape}), but the checkpoint's model was trained on "
+            f"the data have {have} values per row (images {shape}), but the checkpoint's model was trained on "
             f"{want} (images {trained}, data set {run.config['dataset']!r})"
         )
 
@@ -175,9 +164,13 @@ def score(
     (:func:`aevb.experiment.load`), log p(x) by ``estimator`` with ``num_samples`` (default: the
     run's ``ll_estimator`` and ``eval_samples``), the ELBO with ``elbo_samples`` draws (default:
     the run's), the complexity by the ``complexity`` compressor (:mod:`aevb.data.complexity`)."""
-    rows = data if isinstance(data, data_module.Split) else rows_for(run, data, split=split, data_dir=data_dir, log=log)
-    if isinstance(data, data_module.Split):
+    given = isinstance(data, data_module.Split)
+    if given:
+        rows = data
         check_shape(rows, run)
+    else:
+        split = resolved_split(run, data, split)
+        rows = rows_for(run, data, split=split, data_dir=data_dir, log=log)
     if points is not None and not 1 <= points <= len(rows):
         raise ValueError(f"points must be between 1 and {len(rows)} (the rows scored), got {points}")
     x = rows.head(points)
@@ -206,7 +199,7 @@ def score(
             else str(data)
             if isinstance(data, (str, os.PathLike))
             else "in-memory",
-            "split": "given" if isinstance(data, data_module.Split) else resolved_split(run, data, split),
+            "split": "given" if given else split,
             "num_points": len(x),
             "data_dim": x.shape[1],
             "estimator": estimator,

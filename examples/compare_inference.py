@@ -122,17 +122,18 @@ def run_pair(settings, guide: str, name: str, k: int, out: Path, log) -> dict:
     config = {**settings.run_keys(), "guide": guide, "inference": name, "num_particles": k}
     if settings["max_seconds"] is not None and "epochs" not in settings.explicit:
         config["epochs"] = 10**6  # the time budget alone ends training
-    checkpoint = out / "checkpoint.pt"
-    resume = settings["resume"] and checkpoint.exists()
-    if resume:
-        config = exp.resume_config(checkpoint, config)
-    run = exp.build(
-        config, data_dir=settings["data_dir"], device=settings["device"], log=log, progress=not settings["quiet"]
+    run, state = exp.build_in(
+        out,
+        config,
+        resume=settings["resume"],
+        data_dir=settings["data_dir"],
+        device=settings["device"],
+        log=log,
+        progress=not settings["quiet"],
     )
     board = None
     if settings["tensorboard"] is not None and distributed.is_main_process():
         board = tracking.logger(Path(settings["tensorboard"]) / out.name, run.config)
-    state = run.checkpointer(out).restore() if resume else None
     state = exp.train_in(
         run, out, state=state, on_epoch_end=(lambda s: board.epoch(s.history[-1], run)) if board else None
     )

@@ -113,14 +113,15 @@ def main(argv=None):
 
 def trained(settings, name: str, folder: Path, say):
     """The model of data set ``name``, trained into ``folder`` (continued with --resume)."""
-    config = {**settings.run_keys(), **SHARED, "dataset": name}
-    checkpoint = folder / "checkpoint.pt"
-    resume = settings["resume"] and checkpoint.exists()
-    if resume:
-        config = exp.resume_config(checkpoint, config)
-    quiet = settings["quiet"]
-    run = exp.build(config, data_dir=settings["data_dir"], device=settings["device"], log=say, progress=not quiet)
-    state = run.checkpointer(folder).restore() if resume else None
+    run, state = exp.build_in(
+        folder,
+        {**settings.run_keys(), **SHARED, "dataset": name},
+        resume=settings["resume"],
+        data_dir=settings["data_dir"],
+        device=settings["device"],
+        log=say,
+        progress=not settings["quiet"],
+    )
 
     def on_epoch_end(state):
         last = state.history[-1]
