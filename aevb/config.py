@@ -302,9 +302,11 @@ OPTIONS = [
     ),
     Option(
         "compile",
-        "off",
+        "auto",
         "trace the training step once per batch shape and run the graph without Pyro's per-step Python: "
-        "trace (PyTorch's kernels), inductor (torch.compile of that graph), off (Pyro on every step)",
+        "trace (PyTorch's kernels, the same numbers as off), inductor (torch.compile of that graph), off (Pyro on "
+        "every step), auto (trace where the algorithm declares it and the model's sites do not depend on the "
+        "values drawn, checked on the first batch; off otherwise, saying why)",
         choices=registry("aevb.inference.training.compile", "MODES"),
         run=True,
         resumable=True,

@@ -12,6 +12,7 @@ its default and every value is checked against the table before any work is done
 """
 
 import functools
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,7 +30,7 @@ from .inference.diagnostics.refine import amortisation_gap, fitted_guide
 from .inference.estimators import LL_ESTIMATORS, elbo_per_point, summary
 from .inference.training import distributed
 from .inference.training.checkpoint import Checkpointer, CheckpointError, TrainState, load_checkpoint
-from .inference.training.compile import compile_step
+from .inference.training.compile import TRACED, compile_step
 from .inference.training.loop import fit
 from .inference.training.optim import make_optimizer
 from .inference.training.precision import mixed_precision
@@ -272,7 +273,16 @@ def build(
     algorithm = algorithm_class.from_config(model, guide, config, len(train))
     # the step wrappers, composed once here: mixed precision inside, the compiled graph around it
     step = mixed_precision(algorithm.step, [model, guide], config["precision"])
-    step = compile_step(algorithm, config["compile"], modules=[model, guide], step=step)
+    step = compile_step(
+        algorithm,
+        config["compile"],
+        modules=[model, guide],
+        step=step,
+        programs=(model, guide),
+        steps=config["epochs"] * math.ceil(len(train) / config["batch_size"]),
+        log=log,
+        cache_dir=Path(data_dir or data_module.default_data_dir()) / "inductor",
+    )
     sparse = guide.sparse_parameters() if guide is not None else ()
     optimizer = make_optimizer(
         config["optimizer"], algorithm.parameters(), config["lr"], sparse_params=sparse, eps=config["optimizer_eps"]
@@ -300,7 +310,7 @@ def check_combination(config: dict) -> None:
         num_particles=config["num_particles"],
         sgvb=config["estimator"],
         map_prior=config["map_prior"],
-        compiled=config["compile"] != "off",
+        compiled=config["compile"] in TRACED,
         latent_size=entry.latent_size(config["latent_dim"]),
         names=flag_names(config),
     )

@@ -6,19 +6,23 @@
 1. Fixed cost per step: the same step with tiny layers (4-3-2 units), where compute is
    negligible, for plain PyTorch, our eager Pyro path and our traced and compiled paths
    (--compile trace, --compile inductor).
-2. The Bernoulli log-density on 15.7M logits: pyro's Bernoulli (binary_cross_entropy_with_logits)
-   against FastBernoulli's x*l - softplus(l), for x of the logits' shape and for x broadcast
-   over 200 samples (as in evaluation).
+2. The Bernoulli log-density of 200 x 100 images (15.7M logits), summed per image, without a
+   gradient (as in evaluation): pyro's Bernoulli (binary_cross_entropy_with_logits per pixel, then
+   summed) against BernoulliImage's per-image sum in one pass, for x of the logits' shape and for
+   x broadcast over the 200 samples.
 3. bf16 on this CPU: one 100x784x500 product, and a training step of the fused-Adam
    reference with and without a step-wide autocast, and of our eager path with --precision
    32 and bf16-mixed.
 4. A full-size step (784-500-20, batch 100, float32) taken apart: its time without the
    profiler, the part spent inside ATen operators (torch.profiler's self CPU time, summed over
    ``aten::`` events), the rest (Python, Pyro's handlers, dispatch, autograd bookkeeping), the
-   operators per step and the largest ones, for the plain reference and our paths.
-Each number is the median of 5 repeats (section 4: one profile of 50 steps per variant).
+   operators per step and the largest ones, for the plain reference and our paths; then the
+   matrix products' time (``mm`` and ``addmm``) and the minor page faults per step
+   (``getrusage``), profiled in turn over rounds (medians and ranges).
+Each number is the median of 5 repeats (section 4: one profile of 50 steps per variant and window).
 """
 
+import resource
 import statistics
 import sys
 import time
@@ -34,9 +38,11 @@ from aevb.inference import AEVB, make_optimizer
 from aevb.inference.training.compile import compile_step
 from aevb.inference.training.precision import mixed_precision
 from aevb.models import BernoulliVAE
-from aevb.models.likelihoods import FastBernoulli
+from aevb.models.likelihoods import BernoulliImage
 
 PROGRAM = cli.Program("overheads", __doc__, keys=())
+#: rounds of the interleaved matrix-product profile (section 4)
+MATMUL_ROUNDS = 9
 
 
 def timed(fn, n, repeats=5, warmup=10):
@@ -77,19 +83,30 @@ def reference(d, h, z, fused):
     return model, torch.optim.Adam(model.parameters(), lr=1e-3, **({"fused": True} if fused else {}))
 
 
-def step_profile(step, steps=50) -> dict:
-    """Per step of ``step``: milliseconds inside ATen operators, operator calls, and the largest
-    operators by self CPU time (torch.profiler over ``steps`` steps, after a warm-up)."""
+def step_profile(step, steps=50, warmup=10) -> dict:
+    """Per step of ``step``: milliseconds inside ATen operators and inside the matrix products,
+    operator calls, minor page faults, and the largest operators by self CPU time (torch.profiler
+    over ``steps`` steps, after ``warmup`` steps)."""
     from torch.profiler import ProfilerActivity, profile
 
-    for _ in range(10):
+    for _ in range(warmup):
         step()
-    with profile(activities=[ProfilerActivity.CPU]) as prof:
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
         for _ in range(steps):
             step()
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults
+    products = sorted(
+        f"{e.key.removeprefix('aten::')} {'x'.join(str(list(s)) for s in e.input_shapes if len(s) == 2)}"
+        for e in prof.key_averages(group_by_input_shape=True)
+        if e.key in ("aten::mm", "aten::addmm")
+    )
     ops = [e for e in prof.key_averages() if e.key.startswith("aten::")]
     largest = sorted(ops, key=lambda e: -e.self_cpu_time_total)[:4]
     return {
+        "products": products,
+        "faults": faults / steps,
+        "matmul_ms": sum(e.self_cpu_time_total for e in ops if e.key in ("aten::mm", "aten::addmm")) / steps / 1e3,
         "aten_ms": sum(e.self_cpu_time_total for e in ops) / steps / 1e3,
         "calls": sum(e.count for e in ops) / steps,
         "largest": ", ".join(
@@ -116,15 +133,16 @@ def main(argv=None):
         for name, fn in rows.items():
             print(f"| {name} | {timed(fn, 300) * 1e3:.2f} ms |")
 
-    print("\n2. Bernoulli log-density of 15.7M logits\n")
+    print("\n2. Bernoulli log-density of 200 x 100 images (15.7M logits), summed per image\n")
     logits = torch.randn(200, 100, 784)
     for label, x in (
         ("x of the same shape", torch.bernoulli(torch.full((200, 100, 784), 0.13))),
         ("x broadcast over 200 samples", torch.bernoulli(torch.full((100, 784), 0.13))),
     ):
-        library = timed(lambda: dist.Bernoulli(logits=logits, validate_args=False).log_prob(x), 3, warmup=1)
-        fast = timed(lambda: FastBernoulli(logits=logits).log_prob(x), 3, warmup=1)
-        print(f"| {label}: pyro Bernoulli | {library * 1e3:.0f} ms |\n| {label}: FastBernoulli | {fast * 1e3:.0f} ms |")
+        library = timed(lambda: dist.Bernoulli(logits=logits, validate_args=False).log_prob(x).sum(-1), 3, warmup=1)
+        fast = timed(lambda: BernoulliImage(logits=logits).log_prob(x), 3, warmup=1)
+        print(f"| {label}: pyro Bernoulli, summed | {library * 1e3:.0f} ms |")
+        print(f"| {label}: BernoulliImage | {fast * 1e3:.0f} ms |")
 
     print("\n3. bf16 autocast (avx512_bf16 where the CPU has it)\n")
     a, w = torch.randn(100, 784), torch.randn(500, 784)
@@ -162,6 +180,25 @@ def main(argv=None):
                 f"{p['largest']} |",
                 flush=True,
             )
+        # the same products, profiled in turn over rounds (so drifts in the machine's speed hit every variant)
+        rounds = {name: [] for name in variants}
+        for _ in range(MATMUL_ROUNDS):
+            for name, fn in variants.items():
+                rounds[name].append(step_profile(fn, steps=30, warmup=5))
+    print(
+        f"\nthe matrix products (mm, addmm) per step, profiled in turn in {MATMUL_ROUNDS} rounds of 30 steps, and the "
+        "minor page faults\n\n| variant | matmul ms, median | min-max | page faults per step, median | min-max |"
+    )
+    print("|---|---:|---:|---:|---:|")
+    for name, profiles in rounds.items():
+        ms, faults = [p["matmul_ms"] for p in profiles], [p["faults"] for p in profiles]
+        print(
+            f"| {name} | {statistics.median(ms):.2f} | {min(ms):.2f}-{max(ms):.2f} | {statistics.median(faults):.0f} | "
+            f"{min(faults):.0f}-{max(faults):.0f} |"
+        )
+    print("\nthe products' operand shapes per step (one profile of each):\n")
+    for name, profiles in rounds.items():
+        print(f"- {name}: {', '.join(profiles[0]['products'])}")
 
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ from aevb import config as cfg
 from aevb.experiment import resolve_device
 from aevb.guides import DiagonalGaussianGuide
 from aevb.inference import AEVB, TrainState, fit, make_optimizer
-from aevb.inference.training.compile import compile_step
+from aevb.inference.training.compile import INDUCTOR_STEPS, compile_step
 from aevb.inference.training.loop import epoch_generator, minibatches
 from aevb.inference.training.precision import mixed_precision
 from aevb.models import BernoulliVAE
@@ -58,6 +58,9 @@ OPTIONS = (
 PROGRAM = cli.Program("throughput", __doc__, keys=("device", "data_dir"), options=OPTIONS)
 
 D, H, Z, M, N = 784, 500, 20, 100, 60000
+#: run lengths for the default (--compile auto) rows: 10 epochs of MNIST (mnist_aevb.py's default) and 5
+LONG, SHORT = 10 * N // M, 5 * N // M
+assert SHORT < INDUCTOR_STEPS <= LONG, "the two default rows are meant to take auto's two paths"
 
 
 def flops_per_example():
@@ -93,23 +96,23 @@ def reference(fused):
 
 
 class LibraryBernoulliVAE(BernoulliVAE):
-    """Our model with Pyro's own Bernoulli log-density, to measure what FastBernoulli buys."""
+    """Our model with Pyro's own Bernoulli log-density (per pixel, then summed), to measure what BernoulliImage buys."""
 
     def likelihood(self, z):
         return dist.Bernoulli(logits=self.decoder(z), validate_args=False).to_event(1)
 
 
-def our_algorithm(estimator, model_cls=BernoulliVAE, compile="off", precision="32"):
-    """Our algorithm and its step, composed as a run composes them (aevb.experiment.build)."""
+def our_algorithm(estimator, model_cls=BernoulliVAE, compile="off", precision="32", steps=None):
+    """Our algorithm and its step, composed as a run of ``steps`` steps composes them (aevb.experiment.build)."""
     model, guide = model_cls(D, Z, H), DiagonalGaussianGuide(D, Z, H)
     algorithm = AEVB(model, guide, estimator=estimator)
     step = mixed_precision(algorithm.step, [model, guide], precision)
-    step = compile_step(algorithm, compile, modules=[model, guide], step=step)
+    step = compile_step(algorithm, compile, modules=[model, guide], step=step, steps=steps)
     return torch.nn.ModuleList([model, guide]), make_optimizer("adam", algorithm.parameters(), 1e-3), algorithm, step
 
 
-def ours(estimator, model_cls=BernoulliVAE, compile="off", precision="32"):
-    module, optimizer, _, step = our_algorithm(estimator, model_cls, compile, precision)
+def ours(estimator, model_cls=BernoulliVAE, compile="off", precision="32", steps=None):
+    module, optimizer, _, step = our_algorithm(estimator, model_cls, compile, precision, steps)
     return module, optimizer, lambda x: step(x, num_data=N)[0]
 
 
@@ -133,6 +136,12 @@ VARIANTS = {
     "plain PyTorch reference (torch.optim.Adam)": lambda: reference(False),
     "plain PyTorch reference, fused Adam": lambda: reference(True),
     "plain PyTorch reference, torch.compile (inductor)": compiled_reference,
+    f"ours: AEVB estimator B, the default (--compile auto), a run of {LONG:,} steps": lambda: ours(
+        "B", compile="auto", steps=LONG
+    ),
+    f"ours: AEVB estimator B, the default (--compile auto), a run of {SHORT:,} steps": lambda: ours(
+        "B", compile="auto", steps=SHORT
+    ),
     "ours: AEVB estimator B, --compile off (eager Pyro)": lambda: ours("B"),
     "ours: AEVB estimator B, --compile trace": lambda: ours("B", compile="trace"),
     "ours: AEVB estimator B, --compile inductor": lambda: ours("B", compile="inductor"),
@@ -188,8 +197,8 @@ class PlainEpochs:
 class OurEpochs:
     """Our AEVB (estimator B) trained one epoch at a time by the programs' training loop."""
 
-    def __init__(self, train, mode):
-        module, self.optimizer, self.algorithm, self.step = our_algorithm("B", compile=mode)
+    def __init__(self, train, mode, steps=None):
+        module, self.optimizer, self.algorithm, self.step = our_algorithm("B", compile=mode, steps=steps)
         module.to(train.x.device)
         self.train, self.state = train, TrainState()
 
@@ -209,6 +218,10 @@ class OurEpochs:
 
 EPOCH_VARIANTS = {
     "plain PyTorch epoch loop (torch.optim.Adam)": lambda train: PlainEpochs(train),
+    f"ours: fit(), the default (--compile auto), a run of {LONG:,} steps": lambda train: OurEpochs(train, "auto", LONG),
+    f"ours: fit(), the default (--compile auto), a run of {SHORT:,} steps": lambda train: OurEpochs(
+        train, "auto", SHORT
+    ),
     "ours: fit(), --compile off": lambda train: OurEpochs(train, "off"),
     "ours: fit(), --compile trace": lambda train: OurEpochs(train, "trace"),
     "ours: fit(), --compile inductor": lambda train: OurEpochs(train, "inductor"),

@@ -154,6 +154,50 @@ def check_density_anywhere(model_trace, guide, x, kwargs) -> None:
         )
 
 
+def _structure(model, guide, x, kwargs) -> list:
+    """(site, distribution, value shape, plates) of every sample site of a trace of ``guide`` and of
+    ``model`` replayed on its draws (of ``model`` alone when ``guide`` is None)."""
+    traces = []
+    if guide is not None:
+        traces.append(poutine.trace(guide).get_trace(x, **kwargs))
+        model = poutine.replay(model, trace=traces[0])
+    traces.append(poutine.trace(model).get_trace(x, **kwargs))
+    return [
+        (
+            role,
+            name,
+            type(site["fn"]).__name__,
+            tuple(torch.as_tensor(site["value"]).shape),
+            tuple((f.name, f.size, f.dim) for f in site["cond_indep_stack"]),
+        )
+        for role, trace in zip(("guide", "model")[-len(traces) :], traces)
+        for name, site in trace.nodes.items()
+        if site["type"] == "sample"
+    ]
+
+
+@torch.no_grad()
+def dynamic_structure(model, guide, x: torch.Tensor, *, num_data: int, index: torch.Tensor = None):
+    """Why the pair's structure changes with the values drawn (one line), or None: two traces of the
+    guide and of the model replayed on its draws, on ``x`` with different draws, must have the same
+    sample sites, distributions, shapes and plates. A step whose structure is static is the same
+    tensor computation on every batch of this shape, so it can be traced once and replayed
+    (:mod:`aevb.inference.training.compile`). torch's RNG is left as it was."""
+    kwargs = {"num_data": num_data, "index": index}
+    devices = [x.device] if x.device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices), pyro.validation_enabled(False):
+        structures = []
+        for seed in (0, 1):
+            torch.manual_seed(seed)
+            structures.append(_structure(model, guide, x, kwargs))
+    first, second = structures
+    if first == second:
+        return None
+    changed = next((a, b) for a, b in zip(first + [None], second + [None]) if a != b)
+    site = next(s for s in changed if s is not None)
+    return f"the {site[0]}'s sample sites change with the values drawn (at site {site[1]!r}: stochastic control flow)"
+
+
 @torch.no_grad()
 def preflight(model, guide, x: torch.Tensor, *, num_data: int = None, index: torch.Tensor = None) -> None:
     """Check ``model`` (and ``guide`` unless None) on the first :data:`ROWS` rows of ``x``, a batch of

@@ -35,6 +35,7 @@ BENCHMARKS = [
     "active_units",
     "bdmc",
     "evaluation",
+    "compile_cost",
 ]
 REQUIRED = {
     "posterior_diagnostics": ["--checkpoint", "runs/x/checkpoint.pt"],

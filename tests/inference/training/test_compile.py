@@ -1,6 +1,10 @@
 """The traced and compiled training step (``--compile``): the same numbers as eager Pyro, one
 trace per input shape, exact resume."""
 
+import re
+
+import pyro
+import pyro.distributions as dist
 import pytest
 import torch
 from conftest import binary_data, grey_split, mnist_dir, requires_mnist, tiny_model_and_guide
@@ -9,7 +13,9 @@ from torch._dynamo.utils import counters
 from aevb import experiment as exp
 from aevb.inference import AEVB, ALGORITHMS, Algorithm, Checkpointer, TrainState, fit, make_optimizer
 from aevb.inference.capabilities import capabilities
-from aevb.inference.training.compile import CompiledStep, compile_step
+from aevb.inference.preflight import dynamic_structure
+from aevb.inference.training.compile import INDUCTOR_STEPS, CompiledStep, auto_mode, compile_step
+from aevb.models import BernoulliVAE
 
 # the ways a step can differ from a plain ELBO: estimator A and B, particles, detached weights
 # (rws), a no-grad wake phase and a dream (wake-sleep)
@@ -202,3 +208,146 @@ def test_pyros_reporting_helpers_change_only_inside_a_trace_of_this_thread():
         other.join()
     assert seen["item"] == 2.0 and not torch.is_tensor(seen["item"])
     assert not torch.is_tensor(trace_elbo.torch_item(value))
+
+
+class BranchingVAE(BernoulliVAE):
+    """A model whose sites depend on the values drawn: a global count k, then k + 1 more draws."""
+
+    def forward(self, x, *, num_data=None, index=None):
+        k = pyro.sample("k", dist.Poisson(torch.tensor(20.0)))
+        pyro.sample("w", dist.Normal(0.0, 1.0).expand([int(k) + 1]).to_event(1))
+        return super().forward(x, num_data=num_data, index=index)
+
+
+def test_auto_traces_a_static_pair_once_per_shape_and_reports_it():
+    model, guide = tiny_model_and_guide()
+    algorithm = AEVB(model, guide)
+    lines = []
+    auto = compile_step(algorithm, "auto", modules=[model, guide], log=lines.append)
+    x, index = binary_data(20, 6, seed=1), torch.arange(20)
+    assert_same(
+        step_and_gradients(algorithm.step, algorithm.parameters(), x, index),
+        step_and_gradients(auto, algorithm.parameters(), x, index),
+        exact=True,
+    )
+    step_and_gradients(auto, algorithm.parameters(), x, index, seed=4)
+    assert auto.mode == "trace" and auto.compilations == 1 and auto.eager_because is None
+    assert len(lines) == 1
+    assert re.match(r"the training step \(trace\) compiled for batches of shape \(20, 6\) in", lines[0])
+
+
+@pytest.mark.filterwarnings("ignore:Found vars in model but not guide")
+def test_auto_runs_a_model_with_stochastic_control_flow_eagerly_and_says_why():
+    torch.manual_seed(0)
+    model, guide = BranchingVAE(6, 2, 8), tiny_model_and_guide()[1]
+    algorithm = AEVB(model, guide, estimator="A")
+    lines = []
+    auto = compile_step(algorithm, "auto", modules=[model, guide], log=lines.append)
+    x, index = binary_data(20, 6, seed=1), torch.arange(20)
+    for seed in (3, 4):
+        assert_same(
+            step_and_gradients(algorithm.step, algorithm.parameters(), x, index, seed),
+            step_and_gradients(auto, algorithm.parameters(), x, index, seed),
+            exact=True,
+        )
+    assert auto.compilations == 0 and "stochastic control flow" in auto.eager_because
+    assert lines == ["the training step runs eagerly (Pyro on every step): " + auto.eager_because]
+    assert "'w'" in auto.eager_because  # the first site whose shape changed
+
+
+def test_auto_leaves_a_step_that_does_not_declare_itself_traceable_as_it_is():
+    class Opaque(Algorithm):
+        name = "opaque"
+
+        def step(self, x, *, num_data, index=None):
+            return x.sum(), 0.0
+
+    opaque, lines = Opaque(), []
+    assert compile_step(opaque, "auto", modules=[], log=lines.append) == opaque.step
+    assert lines == ["the training step runs eagerly (Pyro on every step): Opaque does not declare supports_compile"]
+
+
+def test_dynamic_structure_sees_the_same_sites_twice_in_a_static_pair():
+    model, guide = tiny_model_and_guide()
+    x = binary_data(8, 6)
+    state = torch.get_rng_state()
+    assert dynamic_structure(model, guide, x, num_data=100, index=torch.arange(8)) is None
+    assert dynamic_structure(model, None, x, num_data=100) is None
+    assert torch.equal(torch.get_rng_state(), state)  # the check draws nothing the run would
+
+
+class ValueBranchingVAE(BernoulliVAE):
+    """The same sites on every trace, but a Python branch on a value drawn."""
+
+    def forward(self, x, *, num_data=None, index=None):
+        u = pyro.sample("u", dist.Normal(torch.tensor(0.0), 1.0))
+        with pyro.poutine.scale(scale=1.0 if float(u) > 0 else 2.0):
+            return super().forward(x, num_data=num_data, index=index)
+
+
+@pytest.mark.filterwarnings("ignore:Found vars in model but not guide")
+def test_auto_runs_a_step_that_branches_on_a_drawn_value_eagerly_and_trace_refuses_it():
+    torch.manual_seed(0)
+    model, guide = ValueBranchingVAE(6, 2, 8), tiny_model_and_guide()[1]
+    algorithm = AEVB(model, guide, estimator="A")
+    lines = []
+    auto = compile_step(algorithm, "auto", modules=[model, guide], log=lines.append)
+    x, index = binary_data(20, 6, seed=1), torch.arange(20)
+    for seed in (3, 4):
+        assert_same(
+            step_and_gradients(algorithm.step, algorithm.parameters(), x, index, seed),
+            step_and_gradients(auto, algorithm.parameters(), x, index, seed),
+            exact=True,
+        )
+    assert auto.compilations == 0 and "data-dependent control flow" in auto.eager_because and len(lines) == 1
+    with pytest.raises(RuntimeError, match="data-dependent"):
+        compile_step(algorithm, "trace", modules=[model, guide])(x, num_data=100, index=index)
+
+
+def test_auto_compiles_a_long_run_with_inductor_and_traces_where_inductor_fails(monkeypatch):
+    assert auto_mode(None) == auto_mode(INDUCTOR_STEPS - 1) == "trace" and auto_mode(INDUCTOR_STEPS) == "inductor"
+    model, guide = tiny_model_and_guide()
+    algorithm = AEVB(model, guide)
+
+    def no_compiler(*args, **kwargs):
+        raise RuntimeError("no C++ compiler found\n(details)")
+
+    monkeypatch.setattr(torch, "compile", no_compiler)
+    lines = []
+    auto = compile_step(algorithm, "auto", modules=[model, guide], steps=INDUCTOR_STEPS, log=lines.append)
+    assert auto.mode == "inductor"
+    x, index = binary_data(20, 6, seed=1), torch.arange(20)
+    assert_same(
+        step_and_gradients(algorithm.step, algorithm.parameters(), x, index),
+        step_and_gradients(auto, algorithm.parameters(), x, index),
+        exact=True,
+    )
+    assert auto.mode == "trace" and lines[0] == (
+        "Inductor could not compile the training step (no C++ compiler found); it is traced instead"
+    )
+    with pytest.raises(RuntimeError, match="no C\\+\\+ compiler"):  # named explicitly, it fails as it is
+        compile_step(algorithm, "inductor", modules=[model, guide])(x, num_data=100, index=index)
+
+
+@requires_mnist
+def test_a_run_built_with_the_default_traces_its_step_says_so_and_trains_as_eager(tmp_path):
+    histories, logs = {}, {}
+    for mode in ("off", None):  # None: the default, --compile auto
+        config = {"train_size": 200, "test_size": 10, "hidden_dims": [16], "epochs": 2, "batch_size": 50}
+        logs[mode] = []
+        run = exp.build(
+            config if mode is None else {**config, "compile": mode},
+            data_dir=mnist_dir(),
+            device="cpu",
+            log=logs[mode].append,
+            progress=False,
+        )
+        state = exp.train(run, tmp_path / str(mode))
+        histories[mode] = [{k: v for k, v in h.items() if "second" not in k} for h in state.history]
+    assert run.config["compile"] == "auto" and run.step.mode == "trace" and run.step.compilations == 1
+    seconds = run.step.seconds[(50, 784)]
+    assert [line for line in logs[None] if "training step" in line] == [
+        f"the training step (trace) compiled for batches of shape (50, 784) in {seconds:.2f} s, once"
+    ]
+    assert not [line for line in logs["off"] if "training step" in line]
+    assert histories[None] == histories["off"]  # the trace is eager Pyro's computation, bit for bit
