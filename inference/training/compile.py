@@ -51,6 +51,7 @@ step too, :mod:`.precision`), composed once where a run is built; the algorithm 
 
 import contextlib
 import contextvars
+import logging
 import os
 import time
 
@@ -62,7 +63,7 @@ from torch import nn
 from torch.fx.experimental.proxy_tensor import make_fx
 
 from ..capabilities import capabilities
-from ..preflight import dynamic_structure
+from ..preflight import _first_line, dynamic_structure
 from ..rules import check
 
 #: ``--compile`` values: ``off`` runs Pyro on every step; ``auto`` (the default) traces (:func:`auto_mode`)
@@ -186,6 +187,7 @@ class CompiledStep:
         parameters (their ``.grad`` untouched) in a forked RNG, so the cost is paid and reported at once."""
         if self.cache_dir is not None:  # Inductor's compiled kernels kept where a second run finds them
             os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(self.cache_dir))
+        _quiet_cuda_home_warning()
         compiled = torch.compile(graph, dynamic=False, options={"fallback_random": True})
         with torch.random.fork_rng(devices=_devices(x)):
             state = {k: _copy(v) for k, v in self._state().items()}
@@ -229,6 +231,19 @@ class CompiledStep:
         return graph(self._state(), x, index)
 
 
+def _no_cuda_runtime(record: logging.LogRecord) -> bool:
+    return not str(record.msg).startswith("No CUDA runtime is found")
+
+
+def _quiet_cuda_home_warning() -> None:
+    """Inductor's C++ toolchain looks for CUDA_HOME and, on a machine with CUDA tools but no CUDA
+    runtime, warns on stderr that it found none: irrelevant to CPU kernels, and a second line in
+    a run's one-line messages. That one warning is dropped (idempotent); the logger's others stay."""
+    logger = logging.getLogger("torch.utils.cpp_extension")
+    if _no_cuda_runtime not in logger.filters:
+        logger.addFilter(_no_cuda_runtime)
+
+
 def _copy(tensor):
     """A tensor sharing ``tensor``'s storage, of its type (a parameter stays one: Dynamo's guards read it)."""
     if isinstance(tensor, nn.Parameter):
@@ -238,11 +253,6 @@ def _copy(tensor):
 
 def _devices(x) -> list:
     return [x.device] if x.device.type == "cuda" else []
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return text[0][:200] if text else type(error).__name__
 
 
 def compile_step(algorithm, mode: str, *, modules, step=None, programs=None, steps=None, log=None, cache_dir=None):

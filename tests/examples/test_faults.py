@@ -388,7 +388,8 @@ def test_ctrl_c_says_what_was_saved(tmp_path, monkeypatch, at, expected):
         return real_step(self, x, **kw)
 
     monkeypatch.setattr(AEVB, "step", step)
-    assert expected in one_line(train(tmp_path, "--epochs", "3", check=False), 130)
+    # eager: the interrupt is injected into the Python step, which a traced step runs once, to trace it
+    assert expected in one_line(train(tmp_path, "--epochs", "3", "--compile", "off", check=False), 130)
 
 
 def test_an_interrupted_checkpoint_write_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
