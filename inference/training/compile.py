@@ -53,6 +53,7 @@ import contextlib
 import contextvars
 import logging
 import os
+import sys
 import time
 
 import pyro
@@ -99,13 +100,20 @@ def _unchecked(value, *args, **kwargs):
 
 
 class _ReportingHelper:
-    """Pyro's ``original`` helper, or ``traced`` inside a trace of the calling context (see the module docstring)."""
+    """Pyro's ``original`` helper, or ``traced`` inside a trace of the calling context (see the module
+    docstring). ``locates_caller``: the helper names its caller's file and line (``warn_if_nan``'s
+    warnings), which is then the dispatcher's caller, not the dispatcher."""
 
-    def __init__(self, original, traced):
-        self.original, self.traced = original, traced
+    def __init__(self, original, traced, locates_caller=False):
+        self.original, self.traced, self.locates_caller = original, traced, locates_caller
 
     def __call__(self, *args, **kwargs):
-        return (self.traced if _TRACING.get() else self.original)(*args, **kwargs)
+        if _TRACING.get():
+            return self.traced(*args, **kwargs)
+        if self.locates_caller and "filename" not in kwargs:
+            caller = sys._getframe(1)
+            kwargs.update(filename=caller.f_code.co_filename, lineno=caller.f_lineno)
+        return self.original(*args, **kwargs)
 
 
 def _install_reporting_helpers() -> None:
@@ -114,7 +122,7 @@ def _install_reporting_helpers() -> None:
         for name, traced in (("torch_item", _detached), ("warn_if_nan", _unchecked)):
             helper = vars(module).get(name)
             if helper is not None and not isinstance(helper, _ReportingHelper):
-                setattr(module, name, _ReportingHelper(helper, traced))
+                setattr(module, name, _ReportingHelper(helper, traced, locates_caller=name == "warn_if_nan"))
 
 
 @contextlib.contextmanager

@@ -351,3 +351,16 @@ def test_a_run_built_with_the_default_traces_its_step_says_so_and_trains_as_eage
     ]
     assert not [line for line in logs["off"] if "training step" in line]
     assert histories[None] == histories["off"]  # the trace is eager Pyro's computation, bit for bit
+
+
+def test_pyros_nan_warnings_name_pyros_line_not_the_dispatcher():
+    """Outside a trace the dispatcher is invisible: ``warn_if_nan`` still names the line that called it."""
+    import pyro.infer.trace_elbo as trace_elbo
+
+    from aevb.inference.training.compile import _tracing
+
+    with _tracing():  # installs the dispatchers
+        pass
+    with pytest.warns(UserWarning, match="Encountered NaN: loss") as caught:
+        trace_elbo.warn_if_nan(torch.tensor(float("nan")), "loss")
+    assert caught[0].filename == __file__
