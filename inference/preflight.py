@@ -28,6 +28,7 @@ import torch
 
 from .capabilities import capabilities, describe
 from .latents import DATA_PLATE, OBSERVED, guide_log_density, is_latent, local_latent_sites, observed_sites
+from .training.rng import isolated_rng
 
 #: How many rows of the data the check traces (all of them when the batch is smaller).
 ROWS = 8
@@ -182,10 +183,9 @@ def dynamic_structure(model, guide, x: torch.Tensor, *, num_data: int, index: to
     guide and of the model replayed on its draws, on ``x`` with different draws, must have the same
     sample sites, distributions, shapes and plates. A step whose structure is static is the same
     tensor computation on every batch of this shape, so it can be traced once and replayed
-    (:mod:`aevb.inference.training.compile`). torch's RNG is left as it was."""
+    (:mod:`aevb.inference.training.compile`). The random state is left as it was."""
     kwargs = {"num_data": num_data, "index": index}
-    devices = [x.device] if x.device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices), pyro.validation_enabled(False):
+    with isolated_rng(x.device), pyro.validation_enabled(False):
         structures = []
         for seed in (0, 1):
             torch.manual_seed(seed)

@@ -66,6 +66,7 @@ from torch.fx.experimental.proxy_tensor import make_fx
 from ..capabilities import capabilities
 from ..preflight import _first_line, dynamic_structure
 from ..rules import check
+from .rng import isolated_rng
 
 #: ``--compile`` values: ``off`` runs Pyro on every step; ``auto`` (the default) traces (:func:`auto_mode`)
 #: wherever the algorithm declares ``supports_compile`` and the model/guide pair's structure is
@@ -177,7 +178,7 @@ class CompiledStep:
         def step(state, x, index):
             return torch.func.functional_call(self.module, state, (x, index, num_data))
 
-        with torch.random.fork_rng(devices=_devices(x)), pyro.validation_enabled(False), _tracing():
+        with isolated_rng(x.device), pyro.validation_enabled(False), _tracing():
             graph = make_fx(step, pre_dispatch=True)(self._state(), x, index)
         self.compilations += 1
         if self.mode == "inductor":
@@ -197,7 +198,7 @@ class CompiledStep:
             os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(self.cache_dir))
         _quiet_cuda_home_warning()
         compiled = torch.compile(graph, dynamic=False, options={"fallback_random": True})
-        with torch.random.fork_rng(devices=_devices(x)):
+        with isolated_rng(x.device):
             state = {k: _copy(v) for k, v in self._state().items()}
             surrogate = compiled(state, x, index)[0]
             leaves = [v for v in state.values() if v.requires_grad]
@@ -210,7 +211,7 @@ class CompiledStep:
             check_structure, self.check_structure = self.check_structure, None
             self.eager_because = check_structure(x, num_data=num_data, index=index)
             if self.eager_because:
-                self.log(f"the training step runs eagerly (Pyro on every step): {self.eager_because}")
+                self.log(_eagerly(self.eager_because))
         if self.eager_because:
             return self.module.step(x, num_data=num_data, index=index)
         key = (tuple(x.shape), x.dtype, x.device, num_data, None if index is None else tuple(index.shape))
@@ -228,7 +229,7 @@ class CompiledStep:
                         "(data-dependent control flow); use --compile auto or off"
                     ) from None
                 self.eager_because = "the step's control flow reads the values drawn (data-dependent control flow)"
-                self.log(f"the training step runs eagerly (Pyro on every step): {self.eager_because}")
+                self.log(_eagerly(self.eager_because))
                 return self.module.step(x, num_data=num_data, index=index)
             self.graphs[key] = graph
             self.seconds[key[0]] = time.perf_counter() - start
@@ -252,15 +253,16 @@ def _quiet_cuda_home_warning() -> None:
         logger.addFilter(_no_cuda_runtime)
 
 
+def _eagerly(reason: str) -> str:
+    """The one line a run prints when ``--compile auto`` leaves its step eager."""
+    return f"the training step runs eagerly (Pyro on every step): {reason}"
+
+
 def _copy(tensor):
     """A tensor sharing ``tensor``'s storage, of its type (a parameter stays one: Dynamo's guards read it)."""
     if isinstance(tensor, nn.Parameter):
         return nn.Parameter(tensor.detach(), requires_grad=tensor.requires_grad)
     return tensor.detach()
-
-
-def _devices(x) -> list:
-    return [x.device] if x.device.type == "cuda" else []
 
 
 def compile_step(algorithm, mode: str, *, modules, step=None, programs=None, steps=None, log=None, cache_dir=None):
@@ -281,10 +283,7 @@ def compile_step(algorithm, mode: str, *, modules, step=None, programs=None, ste
     say = log or (lambda *a, **k: None)
     if mode == "auto":
         if not capabilities(algorithm, "algorithm").supports_compile:
-            say(
-                f"the training step runs eagerly (Pyro on every step): {type(algorithm).__name__} does not declare "
-                "supports_compile"
-            )
+            say(_eagerly(f"{type(algorithm).__name__} does not declare supports_compile"))
             return step
         model, guide = programs or (getattr(algorithm, "model", None), getattr(algorithm, "guide", None))
 
