@@ -163,7 +163,8 @@ OPTIONS = [
     Option(
         "dataset",
         "mnist",
-        "data set: mnist, fashion-mnist or frey, or a .npy/.npz file or a folder of images (docs/your_model.md)",
+        "data set: mnist, fashion-mnist, frey or chorales (sequences: --model dmm), or a .npy/.npz file or a folder "
+        "of images (docs/your_model.md)",
         choices=registry("aevb.data", "DATASETS"),
         or_path=True,
         metavar="NAME|PATH",

@@ -311,7 +311,7 @@ def check_combination(config: dict) -> None:
         sgvb=config["estimator"],
         map_prior=config["map_prior"],
         compiled=config["compile"] in TRACED,
-        latent_size=entry.latent_size(config["latent_dim"]),
+        latent_size=entry.latent_size(config["latent_dim"]) if entry.latent_size else None,
         names=flag_names(config),
     )
 

@@ -13,6 +13,7 @@ from torchvision.utils import make_grid, save_image
 
 from .files import atomic_path
 from .inference.latents import LatentLayout, observed_mean, prior_draws
+from .models.contract import placeholder_rows
 
 
 def _images(flat: torch.Tensor, image_shape) -> torch.Tensor:
@@ -76,21 +77,16 @@ def markdown_table(frame, floatfmt: str = ".3f", index: bool = True) -> str:
     return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
 
 
-def _placeholder(model, num: int) -> torch.Tensor:
-    """An ``x`` of ``num`` rows for tracing the model (its values are not read)."""
-    return torch.zeros(num, model.data_dim, device=next(model.parameters()).device)
-
-
 def has_manifold(model) -> bool:
     """Whether the model's local latents are two numbers per datapoint (Figure 4's manifold)."""
-    return LatentLayout.of(model, _placeholder(model, 1)).size == 2
+    return LatentLayout.of(model, placeholder_rows(model, 1)).size == 2
 
 
 @torch.no_grad()
 def manifold_means(model, steps: int = 20) -> torch.Tensor:
     """Paper Figure 4: E[x | z] on a grid in the unit square mapped through the inverse Gaussian
     CDF to the model's two latent numbers, row by row from the top: shape (steps², D)."""
-    x = _placeholder(model, steps * steps)
+    x = placeholder_rows(model, steps * steps)
     layout = LatentLayout.of(model, x)
     if layout.size != 2:
         raise ValueError(f"the manifold figure needs two latent numbers per datapoint, the model has {layout.size}")
@@ -105,7 +101,7 @@ def manifold_means(model, steps: int = 20) -> torch.Tensor:
 def prior_sample_means(model, num: int = 100, seed: int = 0) -> torch.Tensor:
     """E[x | z] for ``num`` draws of every latent site from the model's prior (the paper's "random
     samples"), drawn in a forked RNG seeded with ``seed``."""
-    x = _placeholder(model, num)
+    x = placeholder_rows(model, num)
     with torch.random.fork_rng(devices=[x.device] if x.device.type == "cuda" else []):
         torch.manual_seed(seed)
         values = prior_draws(model, x)
@@ -164,5 +160,26 @@ def save_score_histograms(panels, path, title: str = "") -> None:
             ax.grid(alpha=0.3)
     if title:
         fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    save_figure(fig, path)
+
+
+def save_piano_rolls(rows: torch.Tensor, width: int, path, titles=(), title: str = "") -> None:
+    """Packed sequences (:mod:`aevb.data.sequences`; keys' values or probabilities) as piano rolls,
+    one panel each: time across, keys up (lowest at the bottom), each to its own length."""
+    from aevb.data.sequences import unpack
+
+    values, present = unpack(rows.detach().float().cpu(), width)
+    fig = Figure(figsize=(10, 1.7 * len(values)))
+    for number, (roll, inside) in enumerate(zip(values, present)):
+        ax = fig.add_subplot(len(values), 1, number + 1)
+        length = int(inside.sum())
+        ax.imshow(roll[:length].T, origin="lower", aspect="auto", cmap="Greys", vmin=0, vmax=1, interpolation="nearest")
+        ax.set_ylabel("key")
+        if number < len(titles):
+            ax.set_title(titles[number], fontsize=9, loc="left")
+    ax.set_xlabel("quarter-note step")
+    if title:
+        fig.suptitle(title)
     fig.tight_layout()
     save_figure(fig, path)

@@ -1,4 +1,5 @@
-"""Data sets as tensors: MNIST (offline-capable), Fashion-MNIST, Frey Face, binarisation and checks."""
+"""Data sets as tensors: MNIST (offline-capable), Fashion-MNIST, Frey Face, the Bach chorales (sequences
+packed as rows: :mod:`.sequences`), binarisation and checks."""
 
 import os
 from dataclasses import dataclass
@@ -7,7 +8,7 @@ from typing import Optional
 
 import torch
 
-from . import binarize
+from . import binarize, chorales, sequences
 from .errors import DataError
 from .fashion import ensure_fashion_mnist
 from .frey import IMAGE_SHAPE as FREY_IMAGE_SHAPE
@@ -306,9 +307,46 @@ def _in_memory(data_dir=None, **unused):
     )
 
 
+def load_chorales(
+    data_dir=None,
+    *,
+    binarize_mode="none",
+    device="cpu",
+    train_size=None,
+    test_size=None,
+    log=print,
+    memory_budget=None,
+    **unused,
+):
+    """The Bach chorales' train and test :class:`Split` s: each chorale one packed row of steps of 88 keys
+    and a presence flag (:mod:`.sequences`; built from music21's corpus when missing: :mod:`.chorales`).
+    They are binary already, so every binarisation leaves them as they are."""
+    arrays = chorales.load_arrays(data_dir or default_data_dir(), log=log)
+    train, test = chorales.packed(arrays, "train"), chorales.packed(arrays, "test")
+    steps = arrays["rolls"].shape[1]
+    return _splits(
+        train,
+        test,
+        (steps, chorales.KEYS + 1),
+        binarize_mode,
+        0,
+        "chorales",
+        train_size,
+        test_size,
+        device=device,
+        memory_budget=memory_budget,
+    )
+
+
 #: ``--dataset NAME`` → loader(data_dir, *, binarize_mode, seed, device, train_size, test_size, download, log,
 #: memory_budget).
-DATASETS = {"mnist": load_mnist, "fashion-mnist": load_fashion_mnist, "frey": load_frey, IN_MEMORY: _in_memory}
+DATASETS = {
+    "mnist": load_mnist,
+    "fashion-mnist": load_fashion_mnist,
+    "frey": load_frey,
+    "chorales": load_chorales,
+    IN_MEMORY: _in_memory,
+}
 
 
 #: What a data set without a test split of its own holds out, by default (recorded in the run's configuration).
@@ -473,6 +511,9 @@ __all__ = [
     "load_dataset",
     "load_fashion_mnist",
     "load_frey",
+    "load_chorales",
+    "chorales",
+    "sequences",
     "load_frey_face",
     "load_mnist",
     "load_mnist_split",

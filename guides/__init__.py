@@ -12,11 +12,21 @@ from .amortised import AmortisedGuide, Encoder, FixedLocalGuide, GuideSpec, Loca
 from .diagonal import DiagonalFamily, DiagonalGaussianGuide
 from .flow import FLOW_GUIDES, FLOWS, INVERTIBLE, FlowFamily, FlowGuide
 from .fullcov import FullCovarianceFamily, FullCovarianceGuide
+from .markov import SequenceGuide, StepsGuide, StructuredIAFGuide
 from .meanfield import MeanFieldGuide
 
 #: ``--guide NAME`` → guide class, with ``for_spec(spec)`` (the class declaring a built guide's
 #: capabilities, known before it is built) and ``from_spec(data_dim, sites, spec)``.
-GUIDES = {"diag": DiagonalGaussianGuide, "fullcov": FullCovarianceGuide, "flow": FlowGuide, "meanfield": MeanFieldGuide}
+#: The sequence guides (:mod:`.markov`) are built from the model itself (``from_model``): they follow its time steps.
+GUIDES = {
+    "diag": DiagonalGaussianGuide,
+    "fullcov": FullCovarianceGuide,
+    "flow": FlowGuide,
+    "meanfield": MeanFieldGuide,
+    "structured": SequenceGuide,
+    "steps": StepsGuide,
+    "structured-iaf": StructuredIAFGuide,
+}
 
 
 def guide_class(name: str, **spec) -> type:
@@ -34,6 +44,10 @@ def make_guide(
     paper's ``"z"``; e.g. ``"latent"`` for Pyro's VAE example); ``spec`` holds :class:`GuideSpec`'s fields."""
     if name not in GUIDES:
         raise ValueError(f"guide must be one of {sorted(GUIDES)}, got {name!r}")
+    if hasattr(GUIDES[name], "from_model"):
+        if model is None or not getattr(model, "sequence_model", False):
+            raise ValueError(f"guide {name!r} follows time steps: it needs a sequence model (e.g. --model dmm)")
+        return GUIDES[name].from_model(model, GuideSpec(**spec))
     sites = model.local_sites if model is not None else single_site(latent_dim, hidden_dim, site)
     return GUIDES[name].from_spec(model.data_dim if model is not None else data_dim, sites, GuideSpec(**spec))
 
@@ -56,6 +70,9 @@ __all__ = [
     "FlowGuide",
     "FLOWS",
     "MeanFieldGuide",
+    "SequenceGuide",
+    "StepsGuide",
+    "StructuredIAFGuide",
     "INVERTIBLE",
     "single_site",
 ]

@@ -27,9 +27,16 @@ class ModelCapabilities:
 
     :param analytic_prior: every local site's prior is a fixed distribution (no latent parents),
         so a guide with a closed-form KL to it can use estimator B (eq. 7).
+    :param sequence_model: its datapoints are sequences packed as rows (:mod:`aevb.data.sequences`)
+        and it offers ``sequence`` (steps, numbers per step, latent size per step), which the guides
+        that follow time read.
+    :param recurrent: its latents follow a learned recurrence (z_t from z_{t−1} through its weights),
+        which weights drawn from a broad prior make diverge over the steps (no full VB).
     """
 
     analytic_prior: bool = False
+    sequence_model: bool = False
+    recurrent: bool = False
 
 
 @dataclass(frozen=True)
@@ -44,12 +51,15 @@ class GuideCapabilities:
         reweighted wake-sleep).
     :param per_point_state: it keeps parameters per training point (sparse updates; no data
         parallelism).
+    :param needs_sequence_model: it follows the data's time steps, so it needs a model that declares
+        ``sequence_model``.
     """
 
     amortised: bool = False
     analytic_kl: bool = False
     density_anywhere: bool = False
     per_point_state: bool = False
+    needs_sequence_model: bool = False
 
 
 @dataclass(frozen=True)

@@ -104,6 +104,11 @@ def _algorithm_rules(a, model, guide, names, *, num_particles, sgvb, map_prior, 
         raise CombinationError(
             f"{alg} declares infers_weights (its own prior on the model's weights); {names['map_prior']} does not apply"
         )
+    if a.infers_weights and model is not None and capabilities(model, "model").recurrent:
+        raise CombinationError(
+            f"{alg} declares infers_weights (it draws the model's weights from their prior), and {names['model']} "
+            "declares recurrent: a recurrence with prior-drawn weights diverges over its steps"
+        )
     if compiled and not a.supports_compile:
         raise CombinationError(
             f"{alg} does not declare supports_compile, so its step cannot be compiled; use {names['compile']} off"
@@ -121,6 +126,11 @@ def _algorithm_rules(a, model, guide, names, *, num_particles, sgvb, map_prior, 
     if guide is None:
         raise CombinationError(f"{alg} declares needs_guide, and no guide was given")
     g = capabilities(guide, "guide")
+    if g.needs_sequence_model and model is not None and not capabilities(model, "model").sequence_model:
+        raise CombinationError(
+            f"{names['guide']} declares needs_sequence_model (it follows the data's time steps); "
+            f"{names['model']} does not declare sequence_model (e.g. --model dmm on --dataset chorales)"
+        )
     if a.needs_amortised_guide and not g.amortised:
         raise CombinationError(
             f"{alg} declares needs_amortised_guide (it runs q on data it was not fitted to); "

@@ -13,10 +13,13 @@ from typing import Callable
 from .bayesian import BayesianModel
 from .contract import LocalSite, data_plate, mlp_body
 from .conv import ConvVAE
+from .dmm import DMM, SequenceSpec
 from .hierarchical import HierarchicalVAE
 from .likelihoods import LIKELIHOODS
 from .linear_gaussian import LinearGaussianModel, TwoLayerLinearGaussian
+from .markov import KLWeight, MarkovGaussian, ObservedSteps
 from .mlp import MLPVAE, BernoulliVAE, GaussianVAE, VAEModel
+from .state_space import ExactStateSpaceGuide, LinearStateSpace
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,15 @@ MODELS = {
         "p(z) = N(0, I), a convolutional encoder and decoder for images (two stride-2 layers each)",
         False,
     ),
+    "dmm": ModelEntry(
+        DMM,
+        lambda s: DMM(s.image_shape[0], s.image_shape[1] - 1, s.latent_dim),
+        None,  # steps x --latent-dim: the steps are the data's, unknown before they are loaded
+        "the deep Markov model (Krishnan et al. 2017) on sequences (--dataset chorales): z_t | z_{t-1} through a gated "
+        "transition, x_t | z_t 88 Bernoulli keys; a latent of --latent-dim per step",
+        False,
+        ("bernoulli",),
+    ),
 }
 
 
@@ -87,6 +99,13 @@ __all__ = [
     "BayesianModel",
     "BernoulliVAE",
     "ConvVAE",
+    "DMM",
+    "ExactStateSpaceGuide",
+    "KLWeight",
+    "LinearStateSpace",
+    "MarkovGaussian",
+    "ObservedSteps",
+    "SequenceSpec",
     "GaussianVAE",
     "HierarchicalVAE",
     "LinearGaussianModel",

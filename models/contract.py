@@ -55,3 +55,12 @@ class LocalSite:
 def mlp_body(hidden_dims) -> Callable:
     """A :class:`LocalSite` body: the tanh layers ``hidden_dims`` (Appendix C.2's encoder)."""
     return lambda in_dim: MLPBody(in_dim, hidden_dims)
+
+
+def placeholder_rows(model, num: int, device=None) -> torch.Tensor:
+    """``num`` rows of ``x`` for tracing ``model`` where no data are at hand (prior draws, a layout, a
+    setup): the model's own ``placeholder(num)`` when it offers one (a sequence model's rows must
+    hold their steps' flags), else zeros of ``model.data_dim``. Their values are not read."""
+    device = device if device is not None else next(model.parameters()).device
+    own = getattr(model, "placeholder", None)
+    return own(num).to(device) if own is not None else torch.zeros(num, model.data_dim, device=device)

@@ -5,6 +5,7 @@ from torch import nn
 
 from aevb.guides.global_latents import global_autoguide, kl_to_normal_prior, posterior_means
 from aevb.models.bayesian import BayesianModel
+from aevb.models.contract import placeholder_rows
 
 from ..capabilities import capabilities, declare
 from ..rules import check, resolve_estimator
@@ -84,7 +85,7 @@ class FullVB(nn.Module, Algorithm):
         optimiser and checkpoints see them; in a forked RNG, so training draws are unchanged."""
         device = next(model.parameters()).device
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-            self.weights(torch.zeros(1, self.bayes.data_dim, device=device), num_data=1)
+            self.weights(placeholder_rows(model, 1, device), num_data=1)
 
     @property
     def model(self):

@@ -3,6 +3,8 @@
 import torch
 from torch import nn
 
+from aevb.models.contract import placeholder_rows
+
 from ..estimators.hmc import PerPointHMC, packed_log_joint
 from ..latents import LatentLayout, prior_draws
 from ..rules import check
@@ -55,7 +57,7 @@ class MonteCarloEM(nn.Module, Algorithm):
         )  # needs_guide is False: it keeps a posterior sample per training point instead
         object.__setattr__(self, "model", model)  # not a submodule: state_dict holds the chains only
         device = next(model.parameters()).device
-        one = torch.zeros(1, model.data_dim, device=device)  # its values are not read: prior draws only
+        one = placeholder_rows(model, 1, device)  # its values are not read: prior draws only
         self.layout = LatentLayout.of(model, one)
         chunks = [
             min(1024, num_data - start) for start in range(0, num_data, 1024)

@@ -129,8 +129,9 @@ def amortisation_gap(
         raise ValueError(f"{type(guide).__name__} is not amortised: it has no amortisation gap")
     if not guide.refinable:
         raise ValueError(
-            f"{type(guide).__name__} conditions sites on other sites (a hierarchical model's q(z2|z1)): its local "
-            "parameters are not a function of x, so they cannot be refined per point"
+            f"{type(guide).__name__} conditions sites on other sites (a hierarchical model's q(z2|z1), a sequence's "
+            "q(z_t|z_t-1)) or computes them step by step: its local parameters are not a function of x it exposes, "
+            "so they cannot be refined per point"
         )
     encoder = elbo_per_point(model, guide, x, num_samples=num_samples, seed=seed)
     fitted = fitted_guide(

@@ -37,7 +37,12 @@ def test_values_are_converted_to_the_options_type(key, given, expected):
         ("lr", "inf", "lr must be a finite number, got 'inf'"),
         ("lr", float("nan"), "lr must be a finite number"),
         ("refine_lr", "fast", "refine_lr must be a number, got 'fast'"),
-        ("guide", "nope", "guide must be one of ['diag', 'flow', 'fullcov', 'meanfield'], got 'nope'"),
+        (
+            "guide",
+            "nope",
+            "guide must be one of ['diag', 'flow', 'fullcov', 'meanfield', 'steps', 'structured', 'structured-iaf'], "
+            "got 'nope'",
+        ),
         ("map_prior", "yes", "map_prior must be true or false"),
         ("epochs", None, "epochs must be set"),
         ("latent_dims", [], "latent_dims needs at least one value"),

@@ -167,7 +167,8 @@ def test_a_split_over_the_memory_budget_is_streamed_and_trains_to_the_same_numbe
 
 def test_a_dataset_name_that_is_neither_registered_nor_a_path_is_refused_naming_both():
     with pytest.raises(
-        DataError, match=r"dataset must be one of \['fashion-mnist', 'frey', 'in-memory', 'mnist'\] or a path"
+        DataError,
+        match=r"dataset must be one of \['chorales', 'fashion-mnist', 'frey', 'in-memory', 'mnist'\] or a path",
     ):
         load_dataset("mnsit")
     with pytest.raises(aevb.ConfigError, match=r"dataset must be one of .* or a path to a .npy or .npz file"):

@@ -31,3 +31,8 @@ def test_the_oracle_program_writes_every_section(tmp_path):
     c = metrics["correlated_two_layer"]
     assert c["dense mass, BDMC gap"]["mean_error"] < 0.2 < c["diagonal mass, BDMC gap"]["mean_error"]
     assert all(abs(v) < 0.1 for k, v in metrics["two_layer"].items() if not k.startswith("ELBO"))
+    s = metrics["state_space"]  # the Kalman oracle: IS within 0.05 nats per sequence, AIS within 0.15
+    assert abs(s["IS, exact posterior (Kalman smoother) as proposal, K=10"]) < 1e-4
+    assert abs(s["IS, exact posterior widened 1.3x, K=2000"]) < 0.05
+    assert all(abs(v) < 0.15 for k, v in s.items() if k.startswith("AIS"))
+    assert s["ELBO of that guide"] < s["IS, trained structured guide, K=5000"] < 0.05

@@ -6,19 +6,31 @@ import pytest
 import torch
 from conftest import binary_data
 
+from aevb.data.sequences import pack
 from aevb.guides import GUIDES, guide_class, make_guide
 from aevb.inference.capabilities import capabilities
 from aevb.inference.estimators.weights import log_importance_weights
 from aevb.inference.latents import local_latent_sites
 from aevb.models import MODELS, ModelSpec, build_model
 from aevb.models.linear_gaussian import LinearGaussianModel, TwoLayerLinearGaussian
+from aevb.models.state_space import LinearStateSpace
 
 SPEC = ModelSpec(data_dim=16, image_shape=(4, 4), latent_dim=3, hidden_dims=(8,))
 MODEL_FACTORIES = {
     **{name: (lambda name=name: build_model(name, SPEC)) for name in MODELS},
     "linear": lambda: LinearGaussianModel(16, 3),
     "linear, two layers": lambda: TwoLayerLinearGaussian(16, (3, 2)),
+    "state space": lambda: LinearStateSpace.random(steps=4, width=3, size=2, dtype=torch.float32),
 }
+
+
+def data_for(model, count=5):
+    """Rows the model reads: binary ones, or for a sequence model packed sequences of 1..steps steps."""
+    if not capabilities(model, "model").sequence_model:
+        return binary_data(count, 16)
+    steps, width = model.sequence.steps, model.sequence.width
+    lengths = torch.arange(count) % steps + 1
+    return pack(torch.bernoulli(torch.full((count, steps, width), 0.4)), lengths)
 
 
 @pytest.mark.parametrize("guide_name", sorted(GUIDES))
@@ -26,8 +38,13 @@ MODEL_FACTORIES = {
 def test_guide_samples_every_local_site_of_the_model_and_gives_finite_weights(guide_name, model_name):
     torch.manual_seed(0)
     model = MODEL_FACTORIES[model_name]()
+    follows_time = capabilities(guide_class(guide_name), "guide").needs_sequence_model
+    if follows_time and not capabilities(model, "model").sequence_model:
+        with pytest.raises(ValueError, match="needs a sequence model"):
+            make_guide(guide_name, model, num_data=40)
+        return
     guide = make_guide(guide_name, model, num_data=40)
-    x = binary_data(5, 16)
+    x = data_for(model)
     index = torch.tensor([0, 7, 8, 20, 39])
     g = poutine.trace(guide).get_trace(x, num_data=40, index=index)
     m = poutine.trace(poutine.replay(model, trace=g)).get_trace(x, num_data=40, index=index)
@@ -44,7 +61,8 @@ def test_guide_samples_every_local_site_of_the_model_and_gives_finite_weights(gu
 def test_a_built_guide_has_the_capabilities_its_family_declares(guide_name):
     for flow_type in ("iaf", "planar"):
         declared = capabilities(guide_class(guide_name, flow_type=flow_type), "guide")
-        guide = make_guide(guide_name, build_model("mlp", SPEC), num_data=40, flow_type=flow_type)
+        model = build_model("dmm" if declared.needs_sequence_model else "mlp", SPEC)
+        guide = make_guide(guide_name, model, num_data=40, flow_type=flow_type)
         assert capabilities(guide, "guide") == declared
 
 
