@@ -118,9 +118,10 @@ def image_grid(flat: torch.Tensor, image_shape, nrow: int, padding: int = 1):
     return make_grid(_images(flat, image_shape), nrow=nrow, padding=padding, pad_value=1.0)[0].numpy()
 
 
-def save_elbo_curves(history, path, title: str = "") -> None:
-    """Train and test ELBO (nats per datapoint, larger is better) against epochs; for an
-    algorithm without a bound (MCEM) its train metric (log p(x, z) at its samples) instead."""
+def save_elbo_curves(history, path, title: str = "", per: str = "datapoint", bottom=None) -> None:
+    """Train and test ELBO (nats per datapoint, or ``per`` time step..., larger is better) against
+    epochs; for an algorithm without a bound (MCEM) its train metric (log p(x, z) at its samples)
+    instead. ``bottom`` clips the y axis (the first epochs of a long run dwarf the rest)."""
     epochs = [h["epoch"] for h in history]
     fig = Figure(figsize=(6, 4))
     ax = fig.subplots()
@@ -131,7 +132,9 @@ def save_elbo_curves(history, path, title: str = "") -> None:
     if all("test_elbo" in h for h in history):
         ax.plot(epochs, [h["test_elbo"] for h in history], "--o", ms=3, label="test")
     ax.set_xlabel("epoch")
-    ax.set_ylabel("ELBO per datapoint (nats, higher is better)")
+    ax.set_ylabel(f"ELBO per {per} (nats, higher is better)")
+    if bottom is not None:
+        ax.set_ylim(bottom=bottom)
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend()

@@ -5,7 +5,7 @@
 
 Both train on this collection's chorales split (``python -m aevb.data chorales``) for --epochs
 epochs of minibatches of 20 sequences with Adam at 1e-3: ours as ``examples/dmm_chorales.py`` runs
-it (one site per sequence, the packed rows, the training step traced), the peer as Pyro's example
+it (one site per sequence, the packed rows, each minibatch cut to its longest chorale), the peer as Pyro's example
 writes it (a site per time step, masks, ``SVI`` with ``Trace_ELBO`` and ``ClippedAdam``, clip norm
 10 as in the example; its minibatches trimmed to their longest sequence: benchmarks/pyro_dmm.py).
 Then the peer's weights are copied into our model and guide (the same layers) and both are scored
@@ -38,6 +38,7 @@ CONFIG = {
     "latent_dim": 100,
     "batch_size": 20,
     "binarize": "none",
+    "compile": "off",
 }
 
 

@@ -68,6 +68,9 @@ DEFAULTS = {
     "epochs": 100,
     "eval_samples": 500,
     "binarize": "none",
+    # the DMM cuts each minibatch to its longest chorale (aevb.models.markov.in_use): its step's shapes
+    # follow the data, so it is not traced (--compile auto would find that out and say so, every run)
+    "compile": "off",
 }
 PROGRAM = cli.Program(
     "dmm_chorales",
@@ -114,12 +117,15 @@ def per_step(value: float, rows: torch.Tensor, width: int) -> float:
 
 def train_and_score(settings, out: Path) -> None:
     say = progress.write if not settings["quiet"] else (lambda *a: None)
-    if settings["resume"]:
-        config = exp.resume_config(out / "checkpoint.pt", settings.run_keys(explicit_only=True))
-    else:
-        config = settings.run_keys()
-    run = exp.build(
-        config, data_dir=settings["data_dir"], device=settings["device"], log=say, progress=not settings["quiet"]
+    run, state = exp.build_in(
+        out,
+        # resuming: the checkpoint's configuration, changed only where a flag says so
+        settings.run_keys(explicit_only=settings["resume"] and (out / "checkpoint.pt").exists()),
+        resume=settings["resume"],
+        data_dir=settings["data_dir"],
+        device=settings["device"],
+        log=say,
+        progress=not settings["quiet"],
     )
     config = run.config
     kl = getattr(run.model, "kl", None)
@@ -138,7 +144,6 @@ def train_and_score(settings, out: Path) -> None:
         f"{run.train.x.device}; {config['inference']}, --model {config['model']} ({config['latent_dim']}-d latent per "
         f"step), --guide {config['guide']}, {config['optimizer']} lr {config['lr']:g}"
     )
-    state = run.checkpointer(out).restore() if settings["resume"] else None
     if kl is not None:
         kl.set(kl_weight((state.epoch if state else 0) + 1, settings))
 
@@ -205,7 +210,10 @@ def save_figures(run, out: Path, metrics: dict, width: int) -> None:
         }
         for e in metrics["epochs"]
     ]
-    figures.save_elbo_curves(history, out / "elbo.png", "DMM on the chorales (nats per time step)")
+    lowest = min(e.get("test_elbo", e["train_elbo"]) for e in history[len(history) // 10 :]) if history else None
+    figures.save_elbo_curves(
+        history, out / "elbo.png", "DMM on the chorales", per="time step", bottom=lowest and lowest - 1
+    )
 
 
 if __name__ == "__main__":

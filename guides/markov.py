@@ -20,7 +20,6 @@ import torch
 from pyro.distributions.transforms import affine_autoregressive
 from torch import nn
 
-from aevb.data.sequences import unpack
 from aevb.models.contract import data_plate
 from aevb.models.markov import MarkovGaussian
 from aevb.models.networks import register_module
@@ -103,7 +102,7 @@ class SequenceGuide(nn.Module):
 
     def forward(self, x: torch.Tensor, *, num_data=None, index=None):
         register_module("sequence_guide", self)
-        values, present = unpack(x, self.sequence.width)
+        values, present = self.sequence.steps_of(x)  # cut as the model cuts
         q = MarkovGaussian(self.combine, self.initial, present, self.states(values, present), self.flows)
         with data_plate(x, num_data, index):
             with pyro.poutine.scale(scale=self.kl.weight if self.kl is not None else 1.0):

@@ -32,11 +32,15 @@ class ModelCapabilities:
         that follow time read.
     :param recurrent: its latents follow a learned recurrence (z_t from z_{t−1} through its weights),
         which weights drawn from a broad prior make diverge over the steps (no full VB).
+    :param latent_shape_varies: the size of a datapoint's latents depends on the minibatch it is in
+        (a sequence model that cuts a minibatch to its longest sequence), so no state of a fixed
+        size can be kept per datapoint between steps.
     """
 
     analytic_prior: bool = False
     sequence_model: bool = False
     recurrent: bool = False
+    latent_shape_varies: bool = False
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,8 @@ class AlgorithmCapabilities:
     :param supports_compile: its step is a fixed tensor computation per input shape, so the
         compiled step (:mod:`aevb.inference.training.compile`) may trace it.
     :param data_parallel: its state can be split across torch.distributed ranks.
+    :param keeps_latents: it keeps each training point's latents between steps (Monte Carlo EM's
+        chains), so it needs latents of one size per datapoint.
     :param infers_weights: it puts its own prior on the model's weights and infers them (so a
         MAP prior on them does not apply).
     :param train_metric: the name of the training metric its step's ``bound`` is.
@@ -95,6 +101,7 @@ class AlgorithmCapabilities:
     min_particles: int = 1
     supports_compile: bool = False
     data_parallel: bool = True
+    keeps_latents: bool = False
     infers_weights: bool = False
     train_metric: str = "train_elbo"
     train_metric_is_bound: bool = True

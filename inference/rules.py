@@ -109,6 +109,11 @@ def _algorithm_rules(a, model, guide, names, *, num_particles, sgvb, map_prior, 
             f"{alg} declares infers_weights (it draws the model's weights from their prior), and {names['model']} "
             "declares recurrent: a recurrence with prior-drawn weights diverges over its steps"
         )
+    if a.keeps_latents and model is not None and capabilities(model, "model").latent_shape_varies:
+        raise CombinationError(
+            f"{alg} declares keeps_latents (a chain per training point, of one size), and {names['model']} "
+            "declares latent_shape_varies (a datapoint's latents are as long as its minibatch's longest sequence)"
+        )
     if compiled and not a.supports_compile:
         raise CombinationError(
             f"{alg} does not declare supports_compile, so its step cannot be compiled; use {names['compile']} off"

@@ -22,18 +22,25 @@ from torch.distributions import constraints
 from aevb.data.sequences import check_packed, pack, unpack
 
 from .contract import LocalSite, data_plate, mlp_body
-from .markov import KLWeight, MarkovGaussian, ObservedSteps
+from .markov import KLWeight, MarkovGaussian, ObservedSteps, in_use
 from .networks import register_module
 
 
 @dataclass(frozen=True)
 class SequenceSpec:
     """What a sequence guide reads of its model: the steps of a row, the numbers per step
-    (``width``) and the latent size per step."""
+    (``width``), the latent size per step, and whether the model cuts each minibatch to its longest
+    sequence (``cuts``: :func:`aevb.models.markov.in_use`; its guide must cut the same way)."""
 
     steps: int
     width: int
     latent_dim: int
+    cuts: bool = False
+
+    def steps_of(self, x: torch.Tensor) -> tuple:
+        """``(values, present)`` of packed rows, cut to the longest sequence where the model cuts."""
+        values, present = unpack(x, self.width)
+        return in_use(values, present) if self.cuts else (values, present)
 
 
 class GatedTransition(nn.Module):
@@ -68,12 +75,14 @@ class DMM(nn.Module):
     analytic_prior = False
     sequence_model = True
     recurrent = True
+    # a datapoint's latents are as long as its minibatch's longest sequence (in_use)
+    latent_shape_varies = True
 
     def __init__(
         self, steps: int, width: int = 88, latent_dim: int = 100, transition_dim: int = 200, emission_dim: int = 100
     ):
         super().__init__()
-        self.sequence = SequenceSpec(steps, width, latent_dim)
+        self.sequence = SequenceSpec(steps, width, latent_dim, cuts=True)
         self.data_dim = steps * (width + 1)
         self.transition = GatedTransition(latent_dim, transition_dim)
         self.emitter = nn.Sequential(
@@ -103,8 +112,8 @@ class DMM(nn.Module):
 
     def likelihood(self, z: torch.Tensor, present: torch.Tensor) -> ObservedSteps:
         """p(x_{1:T} | z_{1:T}) over packed rows."""
-        steps = dist.Bernoulli(logits=self.emitter(z.unflatten(-1, (self.sequence.steps, -1)))).to_event(1)
-        return ObservedSteps(steps, present, constraints.boolean)
+        steps = dist.Bernoulli(logits=self.emitter(z.unflatten(-1, (present.shape[-1], -1)))).to_event(1)
+        return ObservedSteps(steps, present, constraints.boolean, rows=self.sequence.steps)
 
     def placeholder(self, num: int) -> torch.Tensor:
         """``num`` rows that trace the model: sequences of every step, their values zero."""
@@ -115,7 +124,7 @@ class DMM(nn.Module):
         self.check_data(x)
         register_module("transition", self.transition)
         register_module("emitter", self.emitter)
-        _, present = unpack(x, self.sequence.width)
+        _, present = self.sequence.steps_of(x)
         with data_plate(x, num_data, index):
             with pyro.poutine.scale(scale=self.kl.weight):
                 z = pyro.sample("z", self.prior(present))

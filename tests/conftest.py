@@ -223,3 +223,14 @@ def two_layer_problem(num_train=1000, num_test=20, sizes=(2, 1), seed=0):
     with torch.no_grad():
         x = model.marginal().sample((num_train + num_test,))
     return model, x[:num_train], x[num_train:]
+
+
+def built_chorales(tmp_path_factory, count: int):
+    """A data folder holding the first ``count`` chorales of music21's corpus, built and split
+    (seconds; skipped where music21, an optional extra that make test installs, is missing)."""
+    pytest.importorskip("music21")
+    from aevb.data import chorales
+
+    folder = tmp_path_factory.mktemp("chorales")
+    chorales.build(folder, limit=count, log=lambda *a: None)
+    return folder

@@ -28,6 +28,7 @@ class MonteCarloEM(nn.Module, Algorithm):
     """
 
     name = "mcem"
+    keeps_latents = True
     supports_compile = True
     needs_guide = False
     guide = None  # the contract's guide: it trains none

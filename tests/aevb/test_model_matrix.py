@@ -6,10 +6,9 @@ import math
 import re
 
 import pytest
-from conftest import ROOT, mnist_dir, requires_mnist
+from conftest import ROOT, built_chorales, mnist_dir, requires_mnist
 
 from aevb import experiment as exp
-from aevb.data import chorales
 from aevb.inference import ALGORITHMS, LL_ESTIMATORS
 from aevb.inference.capabilities import capabilities
 from aevb.inference.rules import CombinationError
@@ -66,10 +65,7 @@ def test_the_page_lists_every_cell():
 @pytest.fixture(scope="module")
 def chorale_dir(tmp_path_factory):
     """Six chorales built from music21's corpus (a few seconds), for the sequence model's cells."""
-    pytest.importorskip("music21")
-    folder = tmp_path_factory.mktemp("chorales")
-    chorales.build(folder, limit=6, log=lambda *a: None)
-    return folder
+    return built_chorales(tmp_path_factory, 6)
 
 
 @pytest.mark.slow

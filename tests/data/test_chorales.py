@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from conftest import built_chorales
 
 from aevb.data import DataError, chorales, load_dataset
 
@@ -30,9 +31,7 @@ def test_a_piano_roll_samples_what_sounds_at_every_quarter_note():
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    data_dir = tmp_path_factory.mktemp("data")
-    chorales.build(data_dir, limit=5, log=lambda *a: None)
-    return data_dir
+    return built_chorales(tmp_path_factory, 5)
 
 
 def test_the_build_records_a_seeded_split_and_the_arrays_sha256(built):

@@ -3,10 +3,9 @@ import math
 
 import pytest
 import torch
-from conftest import run_program
+from conftest import built_chorales, run_program
 from PIL import Image
 
-from aevb.data import chorales
 from aevb.examples import dmm_chorales
 
 pytest.importorskip("music21")
@@ -18,9 +17,7 @@ SMALL = ["--latent-dim", "4", "--eval-samples", "8", "--elbo-samples", "2", "--b
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("data")
-    chorales.build(folder, limit=6, log=lambda *a: None)
-    return folder
+    return built_chorales(tmp_path_factory, 6)
 
 
 def timeless(epochs):

@@ -85,9 +85,10 @@ def test_padding_changes_no_importance_weight():
 
 
 def _with_value(trace, value):
-    trace = trace.copy()
-    trace.nodes["z"] = {**trace.nodes["z"], "value": value}
-    return trace
+    """A trace to replay that gives the site ``z`` the value ``value`` (and nothing else)."""
+    only = pyro.poutine.Trace()
+    only.add_node("z", **{**trace.nodes["z"], "value": value})
+    return only
 
 
 @pytest.mark.parametrize("name", SEQUENCE_GUIDES)
@@ -126,21 +127,39 @@ def test_the_kl_weight_anneals_training_and_never_the_estimators():
     torch.testing.assert_close(annealed_weights, weights)
 
 
-def test_the_traced_step_is_the_eager_step():
-    """The default --compile on a short run traces the step: same loss, same gradients."""
+def test_compile_auto_runs_the_cut_step_eagerly_and_says_why():
+    """The DMM cuts each minibatch to its longest sequence, a shape read from the data: --compile auto
+    cannot trace it, falls back to the eager step (same numbers) and says so in one line."""
     model = small_dmm()
     guide = guide_for(model, "structured")
     aevb, x = AEVB(model, guide), binary_sequences()
-    traced = compile_step(aevb, "trace", modules=[model, guide], programs=(model, guide))
+    said = []
+    step = compile_step(aevb, "auto", modules=[model, guide], programs=(model, guide), steps=100, log=said.append)
     pyro.set_rng_seed(5)
     eager, _ = aevb.step(x, num_data=10)
-    eager_grads = torch.autograd.grad(eager, list(aevb.parameters()))
     pyro.set_rng_seed(5)
-    graph, _ = traced(x, num_data=10)
-    graph_grads = torch.autograd.grad(graph, list(aevb.parameters()))
-    torch.testing.assert_close(graph, eager)
-    for a, b in zip(graph_grads, eager_grads):
-        torch.testing.assert_close(a, b)
+    auto, _ = step(x, num_data=10)
+    torch.testing.assert_close(auto, eager)
+    assert len(said) == 1 and "eagerly" in said[0], said
+
+
+def test_a_minibatch_is_cut_to_its_longest_sequence():
+    """The latents of a minibatch whose longest sequence has 4 of the rows' 7 steps: 4 x size numbers;
+    and the same sequences scored alone or beside a longer one give the same weights."""
+    model = small_dmm()
+    guide = guide_for(model, "structured")
+    x = binary_sequences(4)
+    short = x[1:][x[1:].reshape(3, STEPS, WIDTH + 1)[..., WIDTH].sum(-1) < STEPS]
+    longest = int(short.reshape(len(short), STEPS, WIDTH + 1)[..., WIDTH].sum(-1).max())
+    both = torch.cat([x[:1], short])  # beside a sequence of all 7 steps
+    q_both, p_both = guide_and_model_traces(model, guide, both)
+    z = q_both.nodes["z"]["value"][1:, : longest * LATENT]
+    q_short = pyro.poutine.trace(pyro.poutine.replay(guide, trace=_with_value(q_both, z))).get_trace(short)
+    p_short = pyro.poutine.trace(pyro.poutine.replay(model, trace=q_short)).get_trace(short)
+    assert q_short.nodes["z"]["value"].shape == (len(short), longest * LATENT)
+    alone = site_log_prob_sum(p_short) - site_log_prob_sum(q_short)
+    beside = (site_log_prob_sum(p_both) - site_log_prob_sum(q_both))[1:]
+    torch.testing.assert_close(alone, beside, rtol=1e-5, atol=1e-4)
 
 
 def test_sequence_guides_refuse_a_model_without_time_steps():
