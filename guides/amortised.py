@@ -77,6 +77,7 @@ class LocalGuide(nn.Module):
     :meth:`site_parameters` (λ of one site given its inputs and the rows' indices)."""
 
     amortised = True
+    needs_fixed_latent_shape = True  # its encoders' outputs are sized by the model's local_sites
     family_class = None  # the family of every site
 
     @classmethod

@@ -57,6 +57,8 @@ class GuideCapabilities:
         parallelism).
     :param needs_sequence_model: it follows the data's time steps, so it needs a model that declares
         ``sequence_model``.
+    :param needs_fixed_latent_shape: its outputs have the sizes the model's ``local_sites`` give, so it
+        cannot follow a model whose latents' size varies with the minibatch.
     """
 
     amortised: bool = False
@@ -64,6 +66,7 @@ class GuideCapabilities:
     density_anywhere: bool = False
     per_point_state: bool = False
     needs_sequence_model: bool = False
+    needs_fixed_latent_shape: bool = False
 
 
 @dataclass(frozen=True)

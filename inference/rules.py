@@ -136,6 +136,11 @@ def _algorithm_rules(a, model, guide, names, *, num_particles, sgvb, map_prior, 
             f"{names['guide']} declares needs_sequence_model (it follows the data's time steps); "
             f"{names['model']} does not declare sequence_model (e.g. --model dmm on --dataset chorales)"
         )
+    if g.needs_fixed_latent_shape and model is not None and capabilities(model, "model").latent_shape_varies:
+        raise CombinationError(
+            f"{names['guide']} declares needs_fixed_latent_shape (its encoders are sized by the model's local "
+            f"sites), and {names['model']} declares latent_shape_varies (e.g. --guide structured for --model dmm)"
+        )
     if a.needs_amortised_guide and not g.amortised:
         raise CombinationError(
             f"{alg} declares needs_amortised_guide (it runs q on data it was not fitted to); "

@@ -8,9 +8,11 @@ from conftest import binary_data
 
 from aevb.data.sequences import pack
 from aevb.guides import GUIDES, guide_class, make_guide
+from aevb.inference.algorithms import AEVB
 from aevb.inference.capabilities import capabilities
 from aevb.inference.estimators.weights import log_importance_weights
 from aevb.inference.latents import local_latent_sites
+from aevb.inference.rules import CombinationError, check
 from aevb.models import MODELS, ModelSpec, build_model
 from aevb.models.linear_gaussian import LinearGaussianModel, TwoLayerLinearGaussian
 from aevb.models.state_space import LinearStateSpace
@@ -38,10 +40,14 @@ def data_for(model, count=5):
 def test_guide_samples_every_local_site_of_the_model_and_gives_finite_weights(guide_name, model_name):
     torch.manual_seed(0)
     model = MODEL_FACTORIES[model_name]()
-    follows_time = capabilities(guide_class(guide_name), "guide").needs_sequence_model
-    if follows_time and not capabilities(model, "model").sequence_model:
+    declared = capabilities(guide_class(guide_name), "guide")
+    if declared.needs_sequence_model and not capabilities(model, "model").sequence_model:
         with pytest.raises(ValueError, match="needs a sequence model"):
             make_guide(guide_name, model, num_data=40)
+        return
+    if declared.needs_fixed_latent_shape and capabilities(model, "model").latent_shape_varies:
+        with pytest.raises(CombinationError, match="needs_fixed_latent_shape"):  # the dmm: refused by the rules
+            check(AEVB, model=model, guide=guide_class(guide_name))
         return
     guide = make_guide(guide_name, model, num_data=40)
     x = data_for(model)
