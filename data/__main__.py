@@ -28,20 +28,12 @@ def main(argv=None):
     settings = PROGRAM.parse(argv)
     data_dir = Path(settings["data_dir"] or default_data_dir())
     if what == "chorales":
-        arrays = chorales.load_arrays(data_dir, build_missing=False) if _built(data_dir) else None
-        if arrays is None:
-            chorales.build(data_dir)
-            arrays = chorales.load_arrays(data_dir, build_missing=False)
+        arrays = chorales.load_arrays(data_dir)  # built first when missing
         counts = ", ".join(f"{n} {part}" for part, n in arrays["record"]["counts"].items())
         print(f"chorales verified (SHA-256) in {data_dir / chorales.FOLDER}: {counts}")
         return
     paths = ensure_mnist(data_dir)
     print(f"MNIST verified (SHA-256) in {paths['train-images-idx3-ubyte'].parent}")
-
-
-def _built(data_dir) -> bool:
-    folder = data_dir / chorales.FOLDER
-    return (folder / chorales.ARRAYS).is_file() and (folder / chorales.RECORD).is_file()
 
 
 if __name__ == "__main__":

@@ -5,8 +5,8 @@ chorales of music21's corpus: every chorale as a binary piano roll of the 88 pia
 pitches 21-108), one step per quarter note. music21 ships that corpus (``pip install
 '.[music]'``), so :func:`build` makes the same kind of data here, offline:
 
-* the chorales are those ``music21.corpus.chorales.Iterator`` lists (371 in music21 10.5.1; the
-  published set has 382), in the order of their corpus names;
+* the chorales are those ``music21.corpus.chorales.Iterator`` lists (350 distinct names in music21
+  10.5.1; the published set has 382), in the order of their corpus names;
 * ties are merged (a held note is one note), and a key is on at step t (t = 0, 1, ... quarter notes
   from the start) when a note of that pitch sounds at that instant: it starts at or before t and
   ends after it. A note shorter than a quarter that starts between two steps is not seen, as in

@@ -26,8 +26,14 @@ def pack(values: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     if len(lengths) and not (1 <= int(lengths.min()) and int(lengths.max()) <= values.shape[1]):
         raise DataError(f"every length must be between 1 and {values.shape[1]} steps")
     present = torch.arange(values.shape[1], device=values.device) < lengths[:, None]
-    values = values.float() * present[..., None]
-    return torch.cat([values, present[..., None].float()], dim=-1).reshape(len(values), -1)
+    return join(values.float(), present)
+
+
+def join(values: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
+    """Rows (..., steps·(width+1)) from ``values`` (..., steps, width) and the steps' presence flags
+    ``present`` (..., steps): the one place the row layout is written (:func:`unpack` reads it)."""
+    values = values * present[..., None]
+    return torch.cat([values, present[..., None].to(values.dtype)], dim=-1).flatten(-2)
 
 
 def unpack(x: torch.Tensor, width: int) -> tuple:

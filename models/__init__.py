@@ -13,11 +13,11 @@ from typing import Callable
 from .bayesian import BayesianModel
 from .contract import LocalSite, data_plate, mlp_body
 from .conv import ConvVAE
-from .dmm import DMM, SequenceSpec
+from .dmm import DMM
 from .hierarchical import HierarchicalVAE
 from .likelihoods import LIKELIHOODS
 from .linear_gaussian import LinearGaussianModel, TwoLayerLinearGaussian
-from .markov import KLWeight, MarkovGaussian, ObservedSteps
+from .markov import KLWeight, MarkovGaussian, ObservedSteps, SequenceSpec
 from .mlp import MLPVAE, BernoulliVAE, GaussianVAE, VAEModel
 from .state_space import ExactStateSpaceGuide, LinearStateSpace
 

@@ -10,8 +10,6 @@ The guides that read its time structure (a backward RNN over x_{t:T} and a combi
 field, IAF steps) are :mod:`aevb.guides.markov`; the model offers ``sequence`` for them.
 """
 
-from dataclasses import dataclass
-
 import pyro
 import pyro.distributions as dist
 import torch
@@ -19,28 +17,11 @@ from pyro.infer.util import is_validation_enabled
 from torch import nn
 from torch.distributions import constraints
 
-from aevb.data.sequences import check_packed, pack, unpack
+from aevb.data.sequences import check_packed, join
 
 from .contract import LocalSite, data_plate, mlp_body
-from .markov import KLWeight, MarkovGaussian, ObservedSteps, in_use
+from .markov import KLWeight, MarkovGaussian, ObservedSteps, SequenceSpec
 from .networks import register_module
-
-
-@dataclass(frozen=True)
-class SequenceSpec:
-    """What a sequence guide reads of its model: the steps of a row, the numbers per step
-    (``width``), the latent size per step, and whether the model cuts each minibatch to its longest
-    sequence (``cuts``: :func:`aevb.models.markov.in_use`; its guide must cut the same way)."""
-
-    steps: int
-    width: int
-    latent_dim: int
-    cuts: bool = False
-
-    def steps_of(self, x: torch.Tensor) -> tuple:
-        """``(values, present)`` of packed rows, cut to the longest sequence where the model cuts."""
-        values, present = unpack(x, self.width)
-        return in_use(values, present) if self.cuts else (values, present)
 
 
 class GatedTransition(nn.Module):
@@ -116,9 +97,8 @@ class DMM(nn.Module):
         return ObservedSteps(steps, present, constraints.boolean, rows=self.sequence.steps)
 
     def placeholder(self, num: int) -> torch.Tensor:
-        """``num`` rows that trace the model: sequences of every step, their values zero."""
-        steps = self.sequence.steps
-        return pack(torch.zeros(num, steps, self.sequence.width), torch.full((num,), steps))
+        """``num`` rows that trace the model (:func:`aevb.models.contract.placeholder_rows`)."""
+        return self.sequence.placeholder(num)
 
     def forward(self, x: torch.Tensor, *, num_data=None, index=None):
         self.check_data(x)
@@ -136,5 +116,4 @@ class DMM(nn.Module):
         not binary draws, for figures: E[x_t | z_t])."""
         present = torch.arange(self.sequence.steps, device=lengths.device) < lengths[:, None]
         z = self.prior(present).sample().unflatten(-1, (self.sequence.steps, -1))
-        probs = torch.sigmoid(self.emitter(z)) * present[..., None]
-        return torch.cat([probs, present[..., None].to(probs.dtype)], dim=-1).flatten(-2)
+        return join(torch.sigmoid(self.emitter(z)), present)

@@ -16,12 +16,36 @@ cancel exactly in every importance weight log p(x, z) − log q(z|x) and keep ev
 are not scored (:class:`ObservedSteps`).
 """
 
+from dataclasses import dataclass
+
 import torch
 from pyro.distributions import Normal, TorchDistribution
 from torch import nn
 from torch.distributions import constraints
 
-from aevb.data.sequences import unpack
+from aevb.data.sequences import join, pack, unpack
+
+
+@dataclass(frozen=True)
+class SequenceSpec:
+    """What a sequence guide reads of its model: the steps of a row, the numbers per step
+    (``width``), the latent size per step, and whether the model cuts each minibatch to its longest
+    sequence (``cuts``: :func:`aevb.models.markov.in_use`; its guide must cut the same way)."""
+
+    steps: int
+    width: int
+    latent_dim: int
+    cuts: bool = False
+
+    def steps_of(self, x: torch.Tensor) -> tuple:
+        """``(values, present)`` of packed rows, cut to the longest sequence where the model cuts."""
+        values, present = unpack(x, self.width)
+        return in_use(values, present) if self.cuts else (values, present)
+
+    def placeholder(self, num: int) -> torch.Tensor:
+        """``num`` rows that trace a sequence model where no data are at hand: sequences of every
+        step, their values zero."""
+        return pack(torch.zeros(num, self.steps, self.width), torch.full((num,), self.steps))
 
 
 class KLWeight(nn.Module):
@@ -80,8 +104,7 @@ class MarkovGaussian(TorchDistribution):
     def expand(self, batch_shape, _instance=None):
         batch_shape = torch.Size(batch_shape)
         present = self.present.expand(batch_shape + self.present.shape[-1:])
-        context = None if self.context is None else self.context.expand(batch_shape + self.context.shape[-2:])
-        return type(self)(self.step, self.initial, present, context, self.flows)
+        return type(self)(self.step, self.initial, present, self._contexts(batch_shape), self.flows)
 
     def _contexts(self, lead):
         return None if self.context is None else self.context.expand(lead + self.context.shape[-2:])
@@ -180,7 +203,5 @@ class ObservedSteps(TorchDistribution):
 
     def sample(self, sample_shape=torch.Size()):
         values = self.steps.sample(sample_shape)
-        present = self.present.expand(values.shape[:-1])
-        rows = torch.cat([values * present[..., None], present[..., None].to(values.dtype)], dim=-1)
-        padding = rows.new_zeros(*rows.shape[:-2], self.rows - rows.shape[-2], rows.shape[-1])
-        return torch.cat([rows, padding], dim=-2).flatten(-2)
+        rows = join(values, self.present.expand(values.shape[:-1]))
+        return torch.cat([rows, rows.new_zeros(*rows.shape[:-1], self.event_shape[0] - rows.shape[-1])], dim=-1)

@@ -20,8 +20,7 @@ from torch import nn
 from aevb.data.sequences import check_packed, pack, unpack
 
 from .contract import LocalSite, data_plate, mlp_body
-from .dmm import SequenceSpec
-from .markov import MarkovGaussian, ObservedSteps
+from .markov import MarkovGaussian, ObservedSteps, SequenceSpec
 
 
 class LinearStateSpace(nn.Module):
@@ -68,9 +67,8 @@ class LinearStateSpace(nn.Module):
         return loc, self.q.expand(loc.shape)
 
     def placeholder(self, num: int) -> torch.Tensor:
-        """``num`` rows that trace the model: sequences of every step, their values zero."""
-        steps = self.sequence.steps
-        return pack(torch.zeros(num, steps, self.sequence.width), torch.full((num,), steps))
+        """``num`` rows that trace the model (:func:`aevb.models.contract.placeholder_rows`)."""
+        return self.sequence.placeholder(num)
 
     def forward(self, x: torch.Tensor, *, num_data=None, index=None):
         if is_validation_enabled():
