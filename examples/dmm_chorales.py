@@ -37,7 +37,7 @@ from aevb.config import RUN_KEYS, Option
 from aevb.data.sequences import lengths_of
 from aevb.files import write_json
 from aevb.folder import RunFolder
-from aevb.inference import progress
+from aevb.inference import capabilities, progress
 from aevb.inference.estimators.uncertainty import flag_note
 
 ANNEAL = (
@@ -111,7 +111,7 @@ def main(argv=None):
 
 
 def per_step(value: float, rows: torch.Tensor, width: int) -> float:
-    """A mean over sequences of per-sequence nats → nats per time step (Σᵢ log p(xᵢ) / Σᵢ Tᵢ)."""
+    """A mean over the sequences ``rows`` of per-sequence nats → nats per time step (Σᵢ log p(xᵢ) / Σᵢ Tᵢ)."""
     return value * len(rows) / float(lengths_of(rows, width).sum())
 
 
@@ -128,17 +128,15 @@ def train_and_score(settings, out: Path) -> None:
         progress=not settings["quiet"],
     )
     config = run.config
+    if not capabilities(run.model, "model").sequence_model:
+        raise cli.UsageError(f"--model {config['model']} is not a sequence model; this program scores per time step")
     kl = getattr(run.model, "kl", None)
     if settings["kl_anneal_epochs"] and kl is None:
         raise cli.UsageError(f"--kl-anneal-epochs: --model {config['model']} has no KL weight to anneal")
     PROGRAM.save(settings, out / "config.yaml", **config)
-    width = run.model.sequence.width if getattr(run.model, "sequence", None) else None
-    if width is None:
-        raise cli.UsageError(f"--model {config['model']} is not a sequence model; this program scores per time step")
-    test_x = run.test.head()
-    steps = {
-        part: int(lengths_of(split.head(), width).sum()) for part, split in (("train", run.train), ("test", run.test))
-    }
+    width = run.model.sequence.width
+    rows = {"train": run.train.head(), "test": run.test.head()}  # the per-epoch test ELBO scores every test row
+    steps = {part: int(lengths_of(x, width).sum()) for part, x in rows.items()}
     say(
         f"{len(run.train)} training and {len(run.test)} test chorales ({steps['train']} and {steps['test']} steps) on "
         f"{run.train.x.device}; {config['inference']}, --model {config['model']} ({config['latent_dim']}-d latent per "
@@ -148,9 +146,9 @@ def train_and_score(settings, out: Path) -> None:
         kl.set(kl_weight((state.epoch if state else 0) + 1, settings))
 
     def per_step_record(e):  # what a checkpoint's history records, with its numbers per time step
-        record = {**e, "train_elbo_per_step": e["train_elbo"] * len(run.train) / steps["train"]}
+        record = {**e, "train_elbo_per_step": e["train_elbo"] * len(rows["train"]) / steps["train"]}
         if "test_elbo" in e:
-            record["test_elbo_per_step"] = per_step(e["test_elbo"], test_x, width)
+            record["test_elbo_per_step"] = e["test_elbo"] * len(rows["test"]) / steps["test"]
         if kl is not None:
             record["kl_weight"] = kl_weight(e["epoch"], settings)
         return record
@@ -180,8 +178,9 @@ def train_and_score(settings, out: Path) -> None:
     start = time.perf_counter()
     ll = run.log_likelihood()
     ll.update(epoch=state.epoch, seconds=time.perf_counter() - start)
-    ll["per_step"] = per_step(ll["value"], test_x, width)
-    ll["standard_error_per_step"] = per_step(ll["standard_error"], test_x, width)
+    scored = run.test.head(config["eval_points"])  # the rows the log-likelihood averages
+    ll["per_step"] = per_step(ll["value"], scored, width)
+    ll["standard_error_per_step"] = per_step(ll["standard_error"], scored, width)
     metrics["test_log_likelihood"] = ll
     write_json(out / "metrics.json", metrics)
     save_figures(run, out, metrics, width)
