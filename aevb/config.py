@@ -430,6 +430,13 @@ OPTIONS = [
         "curve evaluations per decade of samples (default: the figure's: 5 for Figure 2, 2 for Figure 3)",
     ),
     positive("ais_steps", 300, "Figure 3: AIS annealing steps"),
+    # ------------------------------------------------------------------ protocols of repeated runs
+    Option("seeds", [0, 1, 2], "the seeds of the protocol's repeated runs", type=int, many=True, low=0),
+    # ------------------------------------------------------------------ the supervised models (§6 (iv))
+    Option(
+        "labels", [100, 3000], "M2: labelled training images per run (a multiple of 10)", type=int, many=True, low=10
+    ),
+    positive("baseline_epochs", 5, "the conditional VAE's deterministic baseline: its epochs"),
     # ------------------------------------------------------------------ benchmarks/
     positive("points", 100, "points scored"),
     Option("run_dirs", None, "run folders, each with a checkpoint.pt", many=True, metavar="DIR"),

@@ -10,10 +10,12 @@ those declarations, from :func:`guide_class` before a guide is built.
 
 from .amortised import AmortisedGuide, Encoder, FixedLocalGuide, GuideSpec, LocalGuide, single_site
 from .diagonal import DiagonalFamily, DiagonalGaussianGuide
+from .exact import ExactMixtureGuide, ExactPosteriorGuide, NoLatentsGuide
 from .flow import FLOW_GUIDES, FLOWS, INVERTIBLE, FlowFamily, FlowGuide
 from .fullcov import FullCovarianceFamily, FullCovarianceGuide
 from .markov import SequenceGuide, StepsGuide, StructuredIAFGuide
 from .meanfield import MeanFieldGuide
+from .semi_supervised import M2Guide
 
 #: ``--guide NAME`` → guide class, with ``for_spec(spec)`` (the class declaring a built guide's
 #: capabilities, known before it is built) and ``from_spec(data_dim, sites, spec)``.
@@ -70,6 +72,10 @@ __all__ = [
     "FlowGuide",
     "FLOWS",
     "MeanFieldGuide",
+    "M2Guide",
+    "ExactMixtureGuide",
+    "ExactPosteriorGuide",
+    "NoLatentsGuide",
     "SequenceGuide",
     "StepsGuide",
     "StructuredIAFGuide",

@@ -15,6 +15,13 @@ and its own step size; so the layout keeps the plate's dimension and packs only 
 dimensions. The sites must be real-valued (the collection's are all Gaussian), which is what
 HMC on the packed vector and Appendix D's Gaussian fit assume; a model with a constrained
 latent site is refused with the reason.
+
+**Discrete sites** with finite support (a class label y) are not packed: every density these
+estimators evaluate, :func:`marginal_log_densities`, sums them out exactly by Pyro's parallel
+enumeration (:func:`pyro.infer.config_enumerate`, :class:`pyro.poutine.enum`), so a chain moves
+the continuous latents under log p(x, z) = log Σ_y p(x, y, z). The sum is brute force over the
+joint values of all discrete sites of a datapoint (exact for any dependency between them; its cost
+is the product of their supports).
 """
 
 import math
@@ -23,6 +30,7 @@ from dataclasses import dataclass
 import pyro
 import pyro.poutine as poutine
 import torch
+from pyro.infer import config_enumerate
 from pyro.poutine.util import site_is_subsample
 from torch.distributions import constraints
 
@@ -41,6 +49,17 @@ def observed_sites(trace) -> list:
 def is_latent(site) -> bool:
     """A sampled, unobserved site that is not a plate's subsample index."""
     return site["type"] == "sample" and not site["is_observed"] and not site_is_subsample(site)
+
+
+def is_enumerable(site) -> bool:
+    """A discrete latent site with finite support, which densities sum out (:func:`marginal_log_densities`)."""
+    return is_latent(site) and getattr(site["fn"], "has_enumerate_support", False)
+
+
+def enumerated_sites(trace) -> list:
+    """The names of the trace's local latent sites marked for enumeration (``infer={"enumerate": ...}``),
+    which the program sums out itself (Pyro's convention: a guide need not sample them)."""
+    return [n for n in local_latent_sites(trace) if trace.nodes[n]["infer"].get("enumerate") is not None]
 
 
 def in_data_plate(site) -> bool:
@@ -70,6 +89,8 @@ class LatentLayout:
         sites, shapes = [], []
         for name in local_latent_sites(trace):
             site = trace.nodes[name]
+            if is_enumerable(site):  # summed out of every density, not packed
+                continue
             support = site["fn"].support
             while isinstance(support, constraints.independent):
                 support = support.base_constraint
@@ -82,7 +103,7 @@ class LatentLayout:
             sites.append(name)
             shapes.append(tuple(site["fn"].event_shape))
         if not sites:
-            raise ValueError("the model samples no latent site inside the 'data' plate")
+            raise ValueError("the model samples no continuous latent site inside the 'data' plate")
         return cls(tuple(sites), tuple(shapes))
 
     @classmethod
@@ -142,11 +163,39 @@ def log_densities_per_point(trace) -> tuple:
     return prior, likelihood
 
 
+#: Where Pyro's parallel enumeration starts in :func:`marginal_log_densities`: left of the ``"data"``
+#: plate and of one leading sample dimension of the values.
+FIRST_ENUM_DIM = -3
+
+
+def sum_enumerated(log_density, batch_shape: tuple):
+    """log Σ over the enumerated values of ``log_density``, whose dimensions left of the last two are
+    the enumeration's (the brute-force sum over every joint value), in ``batch_shape``; a density
+    without enumeration dimensions as it is."""
+    if not torch.is_tensor(log_density) or log_density.dim() <= 2:
+        return log_density
+    return torch.logsumexp(log_density.reshape(-1, *log_density.shape[-2:]), 0).reshape(batch_shape)
+
+
+def marginal_log_densities(model, x: torch.Tensor, values: dict) -> tuple:
+    """(log p(zᵢ), log p(xᵢ, zᵢ)) of every datapoint at the continuous local latents ``values``
+    (``{site: (..., B, *shape)}``, at most one leading sample dimension), every discrete local site
+    summed out exactly (module docstring): log Σ_y p(y, z) and log Σ_y p(x, y, z). Without discrete
+    sites: the log prior and log joint of the model's own trace."""
+    program = poutine.enum(config_enumerate(model, "parallel"), first_available_dim=FIRST_ENUM_DIM)
+    trace = traced(program, x, values)
+    prior, likelihood = log_densities_per_point(trace)
+    name = next(iter(values))
+    value, event_dim = values[name], trace.nodes[name]["fn"].event_dim
+    batch_shape = tuple(value.shape[: value.dim() - event_dim])
+    return sum_enumerated(prior, batch_shape), sum_enumerated(prior + likelihood, batch_shape)
+
+
 def log_joint_per_point(model, x: torch.Tensor, values: dict) -> torch.Tensor:
-    """log p(xᵢ, zᵢ) of every datapoint for the local latents ``values`` (``{site: (..., B, *shape)}``,
-    any leading sample dimensions), from the model's own trace."""
-    prior, likelihood = log_densities_per_point(traced(model, x, values))
-    return prior + likelihood
+    """log p(xᵢ, zᵢ) of every datapoint for the continuous local latents ``values`` (``{site: (..., B,
+    *shape)}``, at most one leading sample dimension), discrete sites summed out
+    (:func:`marginal_log_densities`)."""
+    return marginal_log_densities(model, x, values)[1]
 
 
 def prior_draws(model, x: torch.Tensor, num_draws: int = None) -> dict:

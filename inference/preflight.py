@@ -27,7 +27,15 @@ import pyro.poutine as poutine
 import torch
 
 from .capabilities import capabilities, describe
-from .latents import DATA_PLATE, OBSERVED, guide_log_density, is_latent, local_latent_sites, observed_sites
+from .latents import (
+    DATA_PLATE,
+    OBSERVED,
+    enumerated_sites,
+    guide_log_density,
+    is_latent,
+    local_latent_sites,
+    observed_sites,
+)
 from .training.rng import isolated_rng
 
 #: How many rows of the data the check traces (all of them when the batch is smaller).
@@ -105,12 +113,15 @@ def check_model(model, trace, x, num_data: int) -> None:
 
 
 def check_guide(model_trace, guide, guide_trace) -> None:
-    """The guide samples exactly the model's local latent sites (and, auxiliary sites aside, only latent
-    sites the model has)."""
+    """The guide samples exactly the model's local latent sites, those the model sums out itself
+    (marked for enumeration, as Pyro's TraceEnum_ELBO allows) aside, and, auxiliary sites aside, only
+    latent sites the model has."""
     model_latents = {n for n, s in model_trace.nodes.items() if is_latent(s)}
     # auxiliary sites (Pyro's AutoNormal samples "<site>_unconstrained" ones) are the guide's own
     guide_latents = [n for n, s in guide_trace.nodes.items() if is_latent(s) and not s["infer"].get("is_auxiliary")]
-    missing = [n for n in local_latent_sites(model_trace) if n not in guide_latents]
+    summed = set(enumerated_sites(model_trace))
+    local = [n for n in local_latent_sites(model_trace) if n in guide_latents or n not in summed]
+    missing = [n for n in local if n not in guide_latents]
     extra = [n for n in guide_latents if n not in model_latents]
     name = describe(guide)
     if missing:
@@ -118,7 +129,7 @@ def check_guide(model_trace, guide, guide_trace) -> None:
             f"the guide {name} does not sample the model's local latent site {missing[0]!r}: a guide samples "
             "every local latent site of the model"
         )
-    for site_name in local_latent_sites(model_trace):
+    for site_name in local:
         site = guide_trace.nodes[site_name]
         if not any(frame.name == DATA_PLATE for frame in site["cond_indep_stack"]):
             raise ContractError(

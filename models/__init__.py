@@ -2,7 +2,9 @@
 
 The pieces of the model contract every model shares are in :mod:`aevb.models.contract` (the
 contract itself: docs/contracts.md); one file per model family: :mod:`.mlp`, :mod:`.hierarchical`,
-:mod:`.conv`, :mod:`.linear_gaussian` and :mod:`.bayesian` (full VB's weight priors). ``MODELS`` maps ``--model NAME``
+:mod:`.conv`, :mod:`.dmm`, :mod:`.linear_gaussian`, :mod:`.mixture`, :mod:`.state_space`,
+:mod:`.semi_supervised` (M2), :mod:`.conditional` (the CVAE and its baseline) and :mod:`.bayesian` (full VB's
+weight priors). ``MODELS`` maps ``--model NAME``
 to a :class:`ModelEntry`: how to build it and which configuration keys it reads (a key it does
 not read, set anyway, is refused before any work, with the reason).
 """
@@ -11,6 +13,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from .bayesian import BayesianModel
+from .conditional import ConditionalVAE, QuadrantBaseline
 from .contract import LocalSite, data_plate, mlp_body
 from .conv import ConvVAE
 from .dmm import DMM
@@ -18,7 +21,9 @@ from .hierarchical import HierarchicalVAE
 from .likelihoods import LIKELIHOODS
 from .linear_gaussian import LinearGaussianModel, TwoLayerLinearGaussian
 from .markov import KLWeight, MarkovGaussian, ObservedSteps, SequenceSpec
+from .mixture import LinearGaussianMixture
 from .mlp import MLPVAE, BernoulliVAE, GaussianVAE, VAEModel
+from .semi_supervised import M2
 from .state_space import ExactStateSpaceGuide, LinearStateSpace
 
 
@@ -98,6 +103,7 @@ __all__ = [
     "build_model",
     "BayesianModel",
     "BernoulliVAE",
+    "ConditionalVAE",
     "ConvVAE",
     "DMM",
     "ExactStateSpaceGuide",
@@ -108,9 +114,12 @@ __all__ = [
     "SequenceSpec",
     "GaussianVAE",
     "HierarchicalVAE",
+    "LinearGaussianMixture",
     "LinearGaussianModel",
+    "M2",
     "LocalSite",
     "MLPVAE",
+    "QuadrantBaseline",
     "TwoLayerLinearGaussian",
     "VAEModel",
     "data_plate",

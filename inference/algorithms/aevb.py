@@ -1,8 +1,9 @@
 """Auto-Encoding Variational Bayes: Algorithm 1 of the paper, with estimator A or B (§2.3)."""
 
 import torch
-from pyro.infer import Trace_ELBO, TraceMeanField_ELBO
+from pyro.infer import Trace_ELBO, TraceEnum_ELBO, TraceMeanField_ELBO
 
+from ..capabilities import capabilities
 from ..rules import check, resolve_estimator
 from .base import Algorithm, parameters_of
 
@@ -10,6 +11,10 @@ from .base import Algorithm, parameters_of
 #: Estimator B (eq. 7): analytic −KL(q(z|x) ‖ p(z)) plus a Monte Carlo reconstruction term;
 #: Pyro's TraceMeanField_ELBO is its only ELBO that uses analytic KL divergences.
 ESTIMATORS = {"A": Trace_ELBO, "B": TraceMeanField_ELBO}
+#: Estimator A for a model with discrete sites (``discrete_latents``): Pyro's TraceEnum_ELBO sums each
+#: site marked for parallel enumeration exactly, in the guide (in expectation under q(y|x)) or in
+#: the model; Trace_ELBO would sample it without a score-function gradient.
+ENUMERATED = TraceEnum_ELBO
 
 
 class AEVB(Algorithm):
@@ -34,6 +39,7 @@ class AEVB(Algorithm):
     name = "aevb"
     uses_estimator = True
     supports_compile = True
+    handles_discrete = True
 
     @classmethod
     def from_config(cls, model, guide, config, num_data):
@@ -51,7 +57,10 @@ class AEVB(Algorithm):
             "vectorize_particles": vectorize_particles and num_particles > 1,
             "max_plate_nesting": 1,
         }
-        self.loss_fn = ESTIMATORS[estimator](**options)(model, guide)
+        discrete = capabilities(model, "model").discrete_latents
+        # estimator B is refused for such a model by the rules (it declares no analytic_prior)
+        elbo = ENUMERATED(strict_enumeration_warning=False, **options) if discrete else ESTIMATORS[estimator](**options)
+        self.loss_fn = elbo(model, guide)
 
     def parameters(self):
         """θ and φ: everything the optimiser updates."""

@@ -27,6 +27,9 @@ class IWAE(Algorithm):
 
     name = "iwae"
     supports_compile = True
+    #: a model's discrete sites are summed exactly inside each importance weight (the bound then does
+    #: not involve q(y|x), which only an auxiliary loss trains: :mod:`aevb.inference.estimators.weights`)
+    handles_discrete = True
 
     @classmethod
     def from_config(cls, model, guide, config, num_data):

@@ -30,6 +30,7 @@ class WakeSleep(Algorithm):
     name = "wake-sleep"
     supports_compile = True
     needs_amortised_guide = True  # the sleep phase runs q on dreamed data
+    dreams = True  # ... which must be rows the guide can read
 
     @classmethod
     def from_config(cls, model, guide, config, num_data):

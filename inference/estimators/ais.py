@@ -2,8 +2,9 @@
 
 Anneals π_t(z) ∝ p₀(z)^(1−β_t) p(x, z)^β_t from p₀ = the prior (or the guide's q(z|x)) to the
 posterior over ``num_steps`` geometrically spaced β's, one HMC transition per intermediate
-distribution, every local latent of a datapoint packed into one vector
-(:class:`~aevb.inference.latents.LatentLayout`).
+distribution, every continuous local latent of a datapoint packed into one vector
+(:class:`~aevb.inference.latents.LatentLayout`); a discrete site (a class label) is summed out
+of both densities inside each transition (p(x, z) = Σ_y p(x, y, z)), never moved by a chain.
 
 * **Forward** chains start at draws from p₀; the log of the mean of their weights is a stochastic
   lower bound on log p(x) (its expectation is below log p(x), by Jensen).
@@ -39,7 +40,7 @@ from dataclasses import dataclass
 import torch
 
 from ..capabilities import capabilities, describe
-from ..latents import LatentLayout, guide_draws, guide_log_density, log_densities_per_point, prior_draws, traced
+from ..latents import LatentLayout, guide_draws, guide_log_density, marginal_log_densities, prior_draws
 from ..preflight import preflight
 from ..rules import CombinationError
 from .batching import seeded_point_batches
@@ -91,11 +92,12 @@ class Annealing:
         self.dense = adapt_mass and (dense_for(self.layout.size) if dense is None else dense)
 
     def densities(self, z: torch.Tensor) -> tuple:
-        """(log p₀(z), log p(x, z)) per chain: the prior and the likelihood from one trace of the model."""
+        """(log p₀(z), log p(x, z)) per chain, from one trace of the model (discrete sites summed out:
+        :func:`~aevb.inference.latents.marginal_log_densities`)."""
         values = self.layout.unflatten(z)
-        prior, likelihood = log_densities_per_point(traced(self.model, self.x, values))
+        prior, joint = marginal_log_densities(self.model, self.x, values)
         start = prior if self.guide is None else guide_log_density(self.guide, self.x, values)
-        return start, prior + likelihood
+        return start, joint
 
     def log_ratio(self, z: torch.Tensor) -> torch.Tensor:
         """log p(x, z) − log p₀(z): the weight increment per unit of β."""

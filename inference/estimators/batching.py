@@ -65,14 +65,15 @@ def seeded_point_batches(
 
 
 @torch.no_grad()
-def per_point(model, guide, x, num_samples, reduce, batch_size, seed, progress):
-    """Apply ``reduce(log_w_chunk, running)`` over sample chunks for every point, in point batches."""
+def per_point(model, guide, x, num_samples, reduce, batch_size, seed, progress, weights=log_importance_weights):
+    """Apply ``reduce(log_w_chunk, running)`` over sample chunks for every point, in point batches;
+    ``weights``: what each chunk holds (importance log-weights, or :func:`~.weights.elbo_terms`)."""
 
     def batch(xb, rows, step):
         sample_chunk = max(1, min(num_samples, MAX_CHUNK_ELEMENTS // (len(xb) * x.shape[-1])))
         running = None
         for _, s in chunks(num_samples, sample_chunk):
-            running = reduce(log_importance_weights(model, guide, xb, s, index=rows), running)
+            running = reduce(weights(model, guide, xb, s, index=rows), running)
         return running
 
     return seeded_point_batches(x, batch_size, seed, batch, progress=progress)

@@ -34,6 +34,7 @@ class LogLikelihoodEstimator:
     :param samples: what ``num_samples`` counts for it (for tables and ``--help``).
     :param needs_guide: declared: it samples from q(z|x).
     :param max_latent_size: declared: the largest total size of a datapoint's latents it is valid for.
+    :param handles_discrete: declared: it sums a model's discrete sites out exactly.
     """
 
     name: str
@@ -41,6 +42,7 @@ class LogLikelihoodEstimator:
     samples: str
     needs_guide: bool = False
     max_latent_size: Optional[int] = None
+    handles_discrete: bool = False
 
     def estimate(self, model, guide, x, *, num_samples, seed=0, progress=False, with_error=False):
         """log p(xᵢ) of every row of ``x`` (see the module docstring), after the rules' check."""
@@ -86,13 +88,15 @@ def _ais(model, guide, x, *, num_samples, seed=0, progress=False, with_error=Fal
 LL_ESTIMATORS = {
     entry.name: entry
     for entry in (
-        LogLikelihoodEstimator("is", _importance_sampling, "importance samples K", needs_guide=True),
+        LogLikelihoodEstimator(
+            "is", _importance_sampling, "importance samples K", needs_guide=True, handles_discrete=True
+        ),
         LogLikelihoodEstimator(
             "appendix-d",
             _appendix_d,
             "HMC posterior samples on each of its two chains",
             max_latent_size=appendix_d.MAX_LATENT_SIZE,
         ),
-        LogLikelihoodEstimator("ais", _ais, "annealing steps (16 chains)"),
+        LogLikelihoodEstimator("ais", _ais, "annealing steps (16 chains)", handles_discrete=True),
     )
 }

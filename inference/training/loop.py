@@ -69,6 +69,7 @@ class _Run:
     progress: bool
     examples: int = 0  # training examples seen over the whole run
     trained: float = 0.0  # seconds of training in this call
+    auxiliary: Optional[Callable] = None  # the guide's declared auxiliary_loss (M2's classification term)
 
 
 def fit(
@@ -116,7 +117,9 @@ def fit(
         guide fail :func:`aevb.inference.preflight.preflight` on the first batch.
 
     Every record carries ``"examples"``, the training examples seen so far, so runs with
-    different budgets can be compared.
+    different budgets can be compared. A guide that declares an ``auxiliary_loss``
+    (:class:`~aevb.inference.capabilities.GuideCapabilities`; M2's classification term) has it added
+    to every step's objective; the recorded bound is the algorithm's alone.
     """
     if not isinstance(batch_size, int) or not 1 <= batch_size:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
@@ -143,6 +146,7 @@ def fit(
         epochs=epochs,
         progress=progress,
         examples=state.history[-1].get("examples", 0) if state.history else 0,
+        auxiliary=capabilities(getattr(algorithm, "guide", None), "guide").auxiliary_loss,
     )
     for epoch in range(state.epoch + 1, epochs + 1):
         if run.stops.examples_spent(run.examples):
@@ -244,6 +248,8 @@ def update(
     """One optimiser update: (the bound estimate, whether the budget is spent, consecutive collapsed steps)."""
     run.optimizer.zero_grad(set_to_none=True)
     surrogate, bound = run.step(x, num_data=len(run.train), index=index)
+    if run.auxiliary is not None:  # a term of the objective only: the bound is reported as it is
+        surrogate = surrogate + run.auxiliary(x, num_data=len(run.train), index=index)
     objective = surrogate - log_standard_normal_prior(run.prior_params) if run.prior_params else surrogate
     objective.backward()
     late = run.stops.out_of_budget(run.trained + time.perf_counter() - start, seen)

@@ -25,6 +25,8 @@ EXAMPLES = [
     "score",
     "ood_pair",
     "dmm_chorales",
+    "semi_supervised_m2",
+    "conditional_vae",
 ]
 BENCHMARKS = [
     "throughput",
@@ -38,9 +40,10 @@ BENCHMARKS = [
     "evaluation",
     "compile_cost",
     "dmm_peer",
+    "supervised_peer",
 ]
 #: The modules beside the benchmark scripts that are not programs (the peers they import).
-SIBLINGS = ("reference_vae", "pyro_dmm")
+SIBLINGS = ("reference_vae", "pyro_dmm", "pyro_ss_vae", "pyro_cvae")
 REQUIRED = {
     "posterior_diagnostics": ["--checkpoint", "runs/x/checkpoint.pt"],
     "score": ["--checkpoint", "runs/x/checkpoint.pt"],
