@@ -54,7 +54,7 @@ from aevb.models.semi_supervised import M2
 #: Kingma et al. (2014), Table 1, M2 on MNIST: test error (%) mean ± std over runs, by labels.
 KINGMA_M2 = {100: (11.97, 1.71), 600: (4.94, 0.13), 1000: (3.60, 0.56), 3000: (3.92, 0.63)}
 TRAIN, CLASSES = 50_000, 10
-OUTPUTS = ("runs", "results.json", "table.md")
+OUTPUTS = ("runs", "results.json", "table.md", "test_error.png")
 
 
 #: Their networks and Pyro's example's optimiser; --epochs is this machine's budget (theirs: to convergence).
@@ -199,6 +199,34 @@ def table(results: list, epochs: int) -> str:
     return "\n".join(lines) + "\n"
 
 
+def figure(results: list, path: Path) -> None:
+    """Every run's test error by epoch, one colour per labels count, Kingma et al.'s beside them."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4))
+    counts = sorted({r["labels"] for r in results})
+    for colour, labels in zip(("C0", "C1", "C2", "C3"), counts):
+        for i, r in enumerate(x for x in results if x["labels"] == labels):
+            epochs = [h["epoch"] for h in r["history"]]
+            ax.plot(
+                epochs,
+                [h["test_error"] for h in r["history"]],
+                colour,
+                alpha=0.8,
+                label=f"ours, {labels} labels" if i == 0 else None,
+            )
+        if labels in KINGMA_M2:
+            ax.axhline(KINGMA_M2[labels][0], color=colour, ls="--", label=f"Kingma et al., {labels} labels")
+    ax.set(xlabel="epoch", ylabel="test error (%)", title="M2 on MNIST: test error by epoch (one line per seed)")
+    ax.set_ylim(0, None)
+    ax.legend(fontsize=8)
+    fig.savefig(path, bbox_inches="tight", dpi=100)
+    plt.close(fig)
+
+
 def main(argv=None):
     args = argparse.Namespace(**PROGRAM.parse(argv))
     if args.train_size is not None and args.train_size > TRAIN:
@@ -229,6 +257,7 @@ def main(argv=None):
                 "runs": [{k: v for k, v in r.items() if k != "history"} for r in results],
             },
         )
+        figure(results, out / "test_error.png")
         text = table(results, args.epochs)
         write_text(out / "table.md", text)
         print(text)

@@ -23,7 +23,7 @@ def test_m2_trains_with_balanced_labels_reports_errors_and_continues(tmp_path):
     assert len(labelled) == 20 and max(labelled) < 400
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["epochs"] == 1 and 0 <= metrics["test_error"] <= 100 and metrics["test_ll"] < 0
-    assert metrics["alpha"] == pytest.approx(0.1 * 400 / 20)
+    assert metrics["alpha"] == pytest.approx(0.1 * 400 / 20) and (out / "test_error.png").stat().st_size > 1000
     refused = run_program(
         semi_supervised_m2, "--labels", "20", "--seeds", "0", "1", "--epochs", "1", *small, check=False
     )
