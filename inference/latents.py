@@ -163,8 +163,8 @@ def log_densities_per_point(trace) -> tuple:
     return prior, likelihood
 
 
-#: Where Pyro's parallel enumeration starts in :func:`marginal_log_densities`: left of the ``"data"``
-#: plate and of one leading sample dimension of the values.
+#: Where Pyro's parallel enumeration starts (here and in :mod:`aevb.inference.estimators.weights`):
+#: left of the ``"data"`` plate (−1) and of one leading dimension of draws (−2).
 FIRST_ENUM_DIM = -3
 
 
@@ -185,6 +185,8 @@ def marginal_log_densities(model, x: torch.Tensor, values: dict) -> tuple:
     program = poutine.enum(config_enumerate(model, "parallel"), first_available_dim=FIRST_ENUM_DIM)
     trace = traced(program, x, values)
     prior, likelihood = log_densities_per_point(trace)
+    if not any(s["type"] == "sample" and "_enumerate_dim" in s["infer"] for s in trace.nodes.values()):
+        return prior, prior + likelihood  # nothing was enumerated: the densities as they are
     name = next(iter(values))
     value, event_dim = values[name], trace.nodes[name]["fn"].event_dim
     batch_shape = tuple(value.shape[: value.dim() - event_dim])

@@ -60,6 +60,3 @@ class M2(nn.Module):
             one_hot = nn.functional.one_hot(y, self.classes).to(rows.dtype)
             logits = self.decoder(joined(z, one_hot))
             pyro.sample("x", dist.Bernoulli(logits=logits, validate_args=False).to_event(1), obs=x)
-
-    def placeholder(self, num: int) -> torch.Tensor:
-        return torch.zeros(num, self.data_dim, device=next(self.parameters()).device)

@@ -30,8 +30,7 @@ import torch
 from pyro.poutine.enum_messenger import EnumMessenger
 from pyro.poutine.util import site_is_subsample
 
-#: The guide's first enumeration dimension: left of the draws' (−2) and the ``"data"`` plate's (−1).
-FIRST_ENUM_DIM = -3
+from ..latents import FIRST_ENUM_DIM
 
 
 def site_log_prob_sum(trace, names=None):
