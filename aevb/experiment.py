@@ -447,6 +447,45 @@ def train_in(
     )
 
 
+def fit_in(
+    folder,
+    model,
+    guide,
+    train,
+    *,
+    config: dict,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    seed: int,
+    evaluate=None,
+    on_epoch_end=None,
+) -> TrainState:
+    """``model`` and ``guide`` fitted by AEVB with Adam at ``lr`` for ``epochs`` epochs, a checkpoint
+    in ``folder/checkpoint.pt`` after every epoch (holding ``config``), continued from it when there
+    is one: the training of a program that builds its models itself instead of from a run
+    configuration (``examples/semi_supervised_m2.py``, ``examples/conditional_vae.py``). ``evaluate``
+    and ``on_epoch_end`` are :func:`~aevb.inference.training.loop.fit`'s."""
+    algorithm = ALGORITHMS["aevb"](model, guide)
+    optimizer = torch.optim.Adam(algorithm.parameters(), lr=lr)
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    checkpointer = Checkpointer(Path(folder) / "checkpoint.pt", {"model": model, "guide": guide}, optimizer, config)
+    state = checkpointer.restore() if checkpointer.path.is_file() else TrainState()
+    return fit(
+        algorithm,
+        optimizer,
+        train,
+        epochs=epochs,
+        batch_size=batch_size,
+        seed=seed,
+        state=state,
+        evaluate=evaluate,
+        checkpointer=checkpointer,
+        on_epoch_end=on_epoch_end,
+        progress=False,
+    )
+
+
 def load(path, *, data=None, data_dir=None, device="auto", log=print, progress: bool = True) -> Experiment:
     """The run checkpointed at ``path`` (a run folder or its ``checkpoint.pt``), rebuilt from its
     stored configuration with the trained weights, optimiser state and per-point state restored

@@ -42,13 +42,12 @@ import torch
 
 from aevb import cli
 from aevb.data import default_data_dir, load_mnist
+from aevb.experiment import fit_in
 from aevb.files import read_json, write_json, write_text
 from aevb.folder import RunFolder
 from aevb.guides import make_guide
 from aevb.guides.exact import NoLatentsGuide
-from aevb.inference import AEVB, fit
 from aevb.inference.estimators import LL_ESTIMATORS, elbo_per_point, summary
-from aevb.inference.training.checkpoint import Checkpointer, TrainState
 from aevb.models.conditional import ConditionalVAE, QuadrantBaseline
 
 OUTPUTS = ("runs", "results.json", "table.md", "completions.png")
@@ -89,28 +88,23 @@ PROGRAM = cli.Program(
 
 def trained(name, model, guide, train, epochs, args, seed, folder: Path, log):
     """``model`` and ``guide`` fitted by AEVB for ``epochs`` epochs in ``folder`` (resumed from its checkpoint)."""
-    algorithm = AEVB(model, guide)
-    optimizer = torch.optim.Adam(algorithm.parameters(), lr=args.lr)
-    folder.mkdir(parents=True, exist_ok=True)
-    config = {"model": name, "seed": seed, "epochs": epochs}
-    checkpointer = Checkpointer(folder / "checkpoint.pt", {"model": model, "guide": guide}, optimizer, config)
-    state = checkpointer.restore() if checkpointer.path.is_file() else TrainState()
 
     def report(state):
         r = state.history[-1]
         log(f"seed {seed} {name} epoch {r['epoch']}: train ELBO {r['train_elbo']:.2f} ({r['seconds']:.0f} s)")
 
-    return fit(
-        algorithm,
-        optimizer,
+    config = {"model": name, "seed": seed, "epochs": epochs}
+    return fit_in(
+        folder,
+        model,
+        guide,
         train,
+        config=config,
         epochs=epochs,
         batch_size=args.batch_size,
+        lr=args.lr,
         seed=seed,
-        state=state,
-        checkpointer=checkpointer,
         on_epoch_end=report,
-        progress=False,
     )
 
 

@@ -43,12 +43,11 @@ from aevb import cli
 from aevb.config import Option
 from aevb.data import default_data_dir, load_mnist
 from aevb.data.labelled import balanced_labels, labelled_rows
+from aevb.experiment import fit_in
 from aevb.files import read_json, write_json, write_text
 from aevb.folder import RunFolder
 from aevb.guides.semi_supervised import M2Guide
-from aevb.inference import AEVB, fit
 from aevb.inference.estimators import LL_ESTIMATORS, summary
-from aevb.inference.training.checkpoint import Checkpointer, TrainState
 from aevb.models.semi_supervised import M2
 
 #: Kingma et al. (2014), Table 1, M2 on MNIST: test error (%) mean ± std over runs, by labels.
@@ -101,8 +100,9 @@ def error_rate(guide: M2Guide, x: torch.Tensor, y: torch.Tensor) -> float:
 
 def one_run(args, data, labels: int, seed: int, folder: Path, log) -> dict:
     """Train and score M2 with ``labels`` labels under ``seed`` in ``folder``; its metrics."""
-    if (folder / "metrics.json").is_file() and read_json(folder / "metrics.json")["epochs"] >= args.epochs:
-        return read_json(folder / "metrics.json")  # finished (a larger --epochs continues it from its checkpoint)
+    done = read_json(folder / "metrics.json") if (folder / "metrics.json").is_file() else None
+    if done is not None and done["epochs"] >= args.epochs:
+        return done  # finished (a larger --epochs continues it from its checkpoint)
     train, valid, test = data
     pyro.set_rng_seed(seed)
     labelled = balanced_labels(train.y, labels, CLASSES, seed)
@@ -110,8 +110,6 @@ def one_run(args, data, labels: int, seed: int, folder: Path, log) -> dict:
     (hidden,) = args.hidden_dims  # their networks have one hidden layer
     model, alpha = M2(784, CLASSES, args.latent_dim, hidden), args.alpha * len(rows) / labels
     guide = M2Guide(model, hidden, alpha=alpha)
-    algorithm = AEVB(model, guide)
-    optimizer = torch.optim.Adam(algorithm.parameters(), lr=args.lr)
     config = {
         "labels": labels,
         "seed": seed,
@@ -124,8 +122,6 @@ def one_run(args, data, labels: int, seed: int, folder: Path, log) -> dict:
     }
     folder.mkdir(parents=True, exist_ok=True)
     write_json(folder / "labelled.json", {"seed": seed, "rows": labelled.tolist()})
-    checkpointer = Checkpointer(folder / "checkpoint.pt", {"model": model, "guide": guide}, optimizer, config)
-    state = checkpointer.restore() if checkpointer.path.is_file() else TrainState()
 
     def evaluate():
         return {"valid_error": error_rate(guide, valid.x, valid.y), "test_error": error_rate(guide, test.x, test.y)}
@@ -139,18 +135,18 @@ def one_run(args, data, labels: int, seed: int, folder: Path, log) -> dict:
 
     split = type(train)(x=rows, image_shape=(28, 28), dynamic=True)
     start = time.perf_counter()
-    state = fit(
-        algorithm,
-        optimizer,
+    state = fit_in(
+        folder,
+        model,
+        guide,
         split,
+        config=config,
         epochs=args.epochs,
         batch_size=args.batch_size,
+        lr=args.lr,
         seed=seed,
-        state=state,
         evaluate=evaluate,
-        checkpointer=checkpointer,
         on_epoch_end=report,
-        progress=False,
     )
     test_rows = labelled_rows(test.x[: args.eval_points], test.y, torch.zeros(0, dtype=torch.long), CLASSES)
     scored = LL_ESTIMATORS["is"].estimate(model, guide, test_rows, num_samples=args.eval_samples, with_error=True)
